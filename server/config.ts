@@ -1,0 +1,71 @@
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { isValidTimeZone } from './keys/dates.ts';
+import { DEFAULT_CACHE_TTL_SECONDS } from './keys/store.ts';
+
+/** OpenAI accepts audio uploads up to 25 MB; JSON chat bodies are far smaller. */
+export const DEFAULT_MAX_BODY_BYTES = 25 * 1024 * 1024;
+export const DEFAULT_UPSTREAM_TIMEOUT_SECONDS = 600;
+export const DEFAULT_SHUTDOWN_GRACE_SECONDS = 30;
+
+const bool = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((v) => ['true', 'false', '1', '0', 'yes', 'no'].includes(v), 'must be true or false')
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const optionalText = z
+  .string()
+  .trim()
+  .optional()
+  .transform((v) => (v ? v : undefined));
+
+const int = (min: number) => z.coerce.number().int().min(min);
+const url = z.url({ protocol: /^https?$/ });
+
+const schema = z.object({
+  PORT: int(0).max(65535).default(8000),
+  HOST: z.string().trim().min(1).default('0.0.0.0'),
+  UPSTREAM_URL: url.default('http://127.0.0.1:8080'),
+  UPSTREAM_API_KEY: optionalText,
+  UPSTREAM_TIMEOUT: z.coerce.number().positive().default(DEFAULT_UPSTREAM_TIMEOUT_SECONDS),
+  AUTH_ENABLED: bool.default(true),
+  AUTH_FALLBACK: z.enum(['open', 'closed']).default('open'),
+  GOOGLE_SHEET_ID: optionalText,
+  GOOGLE_SHEET_NAME: z.string().trim().min(1).default('API_Keys'),
+  GOOGLE_CREDENTIALS_PATH: optionalText,
+  SHEETS_API_URL: url.default('https://sheets.googleapis.com/'),
+  KEYS_FILE: optionalText,
+  KEYS_TIMEZONE: z.string().trim().refine(isValidTimeZone, 'must be an IANA time zone such as Europe/Berlin').default('UTC'),
+  API_KEY_CACHE_DURATION: int(1).default(DEFAULT_CACHE_TTL_SECONDS),
+  RATE_LIMIT_DEFAULT: int(0).default(60),
+  RATE_LIMIT_WINDOW: int(1).default(60),
+  REDIS_URL: optionalText,
+  USAGE_SHEET_NAME: z.string().trim().min(1).default('Usage'),
+  USAGE_FLUSH_INTERVAL: int(1).default(60),
+  ADMIN_API_KEY: optionalText,
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  MAX_REQUEST_BODY_BYTES: int(1).default(DEFAULT_MAX_BODY_BYTES),
+  SHUTDOWN_GRACE: z.coerce.number().min(0).default(DEFAULT_SHUTDOWN_GRACE_SECONDS),
+  INSTANCE_ID: z.string().trim().min(1).default(hostname()),
+});
+
+export type Config = z.infer<typeof schema>;
+
+export class ConfigError extends Error {}
+
+/** Reads the configuration from an environment-like object; blank values count as unset. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const cleaned: Record<string, string> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const value = env[key];
+    if (value !== undefined && value.trim() !== '') cleaned[key] = value;
+  }
+  const parsed = schema.safeParse(cleaned);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0]!;
+    throw new ConfigError(`invalid configuration: ${String(first.path[0])} ${first.message}`);
+  }
+  return parsed.data;
+}

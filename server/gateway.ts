@@ -1,0 +1,111 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { buildApp } from './app.ts';
+import type { Config } from './config.ts';
+import { resolveGoogleCredentials } from './google/auth.ts';
+import { createSheetsApi } from './google/sheets.ts';
+import type { AuthState } from './http/state.ts';
+import { FileKeySource } from './keys/file-source.ts';
+import { SheetsKeySource } from './keys/sheets-source.ts';
+import { KeyStore } from './keys/store.ts';
+import type { KeySource } from './keys/types.ts';
+import { UpstreamProxy } from './upstream/proxy.ts';
+
+/** The gateway cannot start: AUTH_FALLBACK=closed with no usable key source or credentials. */
+export class StartupError extends Error {}
+
+export interface Gateway {
+  server: Server;
+  url: string;
+  auth: AuthState;
+  /** Settles when the first key load has been tried (it may have failed and be retrying). */
+  ready: Promise<void>;
+  close(): Promise<void>;
+}
+
+type SourceChoice = { ok: true; source: KeySource } | { ok: false; reason: string };
+
+async function chooseKeySource(config: Config, log: Logger): Promise<SourceChoice> {
+  if (config.GOOGLE_SHEET_ID) {
+    const creds = await resolveGoogleCredentials(config.GOOGLE_CREDENTIALS_PATH);
+    if (!creds.ok) return { ok: false, reason: `Google credentials missing: ${creds.reason}` };
+    log.info({ account: creds.account, sheets_api: config.SHEETS_API_URL }, 'using Google Sheets key source');
+    const api = createSheetsApi(creds.auth, config.SHEETS_API_URL);
+    return { ok: true, source: new SheetsKeySource(api, config.GOOGLE_SHEET_ID, config.GOOGLE_SHEET_NAME, log) };
+  }
+  if (config.KEYS_FILE) return { ok: true, source: new FileKeySource(config.KEYS_FILE, config.KEYS_TIMEZONE, log) };
+  return { ok: false, reason: 'no key source configured (set GOOGLE_SHEET_ID or KEYS_FILE)' };
+}
+
+/** Decides the auth mode. Only a missing source or missing credentials may open the gateway. */
+export async function resolveAuth(config: Config, log: Logger): Promise<AuthState> {
+  if (!config.AUTH_ENABLED) {
+    log.warn('AUTH_ENABLED=false: every request is proxied without a key check');
+    return { mode: 'disabled', reason: 'AUTH_ENABLED=false', store: null };
+  }
+  const choice = await chooseKeySource(config, log);
+  if (!choice.ok) {
+    if (config.AUTH_FALLBACK === 'closed') throw new StartupError(`refusing to start (AUTH_FALLBACK=closed): ${choice.reason}`);
+    log.warn(
+      { reason: choice.reason },
+      '!!! AUTHENTICATION IS OFF: the gateway serves every request without a key (AUTH_FALLBACK=open). Configure a key source or set AUTH_FALLBACK=closed. !!!',
+    );
+    return { mode: 'open', reason: choice.reason, store: null };
+  }
+  const store = new KeyStore({
+    source: choice.source,
+    ttlSeconds: config.API_KEY_CACHE_DURATION,
+    defaultRateLimit: config.RATE_LIMIT_DEFAULT,
+    log,
+  });
+  return { mode: choice.source.kind === 'file' ? 'file' : 'google_sheets', reason: null, store };
+}
+
+export async function startGateway(config: Config, log: Logger): Promise<Gateway> {
+  const auth = await resolveAuth(config, log);
+  const upstream = new UpstreamProxy({
+    url: config.UPSTREAM_URL,
+    apiKey: config.UPSTREAM_API_KEY,
+    headersTimeoutMs: config.UPSTREAM_TIMEOUT * 1000,
+    maxBodyBytes: config.MAX_REQUEST_BODY_BYTES,
+  });
+  const app = buildApp({
+    auth,
+    upstream,
+    log,
+    cacheTtlSeconds: config.API_KEY_CACHE_DURATION,
+    adminApiKey: config.ADMIN_API_KEY,
+  });
+  const ready = auth.store ? auth.store.start() : Promise.resolve();
+
+  const server = createServer(app.callback());
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.PORT, config.HOST, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
+  log.info({ url, mode: auth.mode, upstream: config.UPSTREAM_URL }, 'gateway listening');
+
+  let closing: Promise<void> | null = null;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      const graceMs = config.SHUTDOWN_GRACE * 1000;
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+      await stopped;
+      clearTimeout(timer);
+      auth.store?.stop();
+      await upstream.close();
+    })();
+    return closing;
+  };
+
+  return { server, url, auth, ready, close };
+}

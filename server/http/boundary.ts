@@ -1,0 +1,43 @@
+import type { Context, Next } from 'koa';
+import type { Logger } from 'pino';
+import { GatewayError } from './errors.ts';
+import type { RequestState } from './state.ts';
+
+/**
+ * The one error path and the access log. Coded errors become OpenAI-shaped JSON; anything else
+ * is logged and answered 500 without detail. Once the proxy has sent headers, a failure can
+ * only close the connection.
+ */
+export function boundary(log: Logger) {
+  return async function boundaryMiddleware(ctx: Context, next: Next): Promise<void> {
+    const started = performance.now();
+    const state = ctx.state as RequestState;
+    try {
+      await next();
+    } catch (err) {
+      const error = err instanceof GatewayError ? err : new GatewayError('internal_error');
+      if (!(err instanceof GatewayError)) log.error({ err, method: ctx.method, path: ctx.path }, 'unhandled error');
+      if (ctx.res.headersSent) {
+        ctx.res.destroy();
+      } else {
+        ctx.respond = true;
+        ctx.status = error.status;
+        ctx.set(error.headers);
+        ctx.body = error.body();
+        state.outcome = error.code;
+      }
+    }
+    log.info(
+      {
+        method: ctx.method,
+        path: ctx.path,
+        status: state.sentStatus ?? ctx.status,
+        ms: Math.round((performance.now() - started) * 100) / 100,
+        key_id: state.key?.keyId ?? state.keyId,
+        client: state.key?.clientName,
+        outcome: state.outcome,
+      },
+      'request',
+    );
+  };
+}

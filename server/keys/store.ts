@@ -1,0 +1,180 @@
+import NodeCache from 'node-cache';
+import type { Logger } from 'pino';
+import { HeaderError, parseKeyRows, toKeySet } from './rows.ts';
+import type { KeySet, KeySource } from './types.ts';
+
+export const DEFAULT_CACHE_TTL_SECONDS = 300;
+/** How often node-cache looks for an expired key set; bounds how late a timed reload starts. */
+const CACHE_CHECK_PERIOD_SECONDS = 1;
+const RETRY_INITIAL_MS = 1_000;
+const RETRY_MAX_MS = 60_000;
+const CACHE_ENTRY = 'keys';
+
+export interface KeyStoreOptions {
+  source: KeySource;
+  ttlSeconds: number;
+  defaultRateLimit: number;
+  log: Logger;
+  now?: () => number;
+  retryInitialMs?: number;
+  retryMaxMs?: number;
+}
+
+export interface KeyStoreStatus {
+  keysLoaded: number;
+  rowsRejected: number;
+  lastRefreshAt: string | null;
+  stale: boolean;
+  lastError: string | null;
+  loads: number;
+  failures: number;
+}
+
+/**
+ * The key set, cached in node-cache for the TTL and reloaded when it expires (on node-cache's
+ * check timer, so an idle gateway still picks up a revoked key, or on the first request that
+ * finds it expired). One load runs at a time. A failed load keeps the last good set (stale) and
+ * retries with exponential backoff; requests never trigger loads of their own while one is due.
+ */
+export class KeyStore {
+  private readonly cache: NodeCache;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private current: KeySet | null = null;
+  private inflight: Promise<KeySet> | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private consecutiveFailures = 0;
+  private lastError: string | null = null;
+  private loads = 0;
+  private failures = 0;
+  private stopped = false;
+  private readonly listeners: Array<(keys: KeySet) => void> = [];
+
+  constructor(private readonly opts: KeyStoreOptions) {
+    this.log = opts.log;
+    this.now = opts.now ?? Date.now;
+    this.cache = new NodeCache({
+      stdTTL: opts.ttlSeconds,
+      checkperiod: CACHE_CHECK_PERIOD_SECONDS,
+      useClones: false,
+      deleteOnExpire: true,
+    });
+    this.cache.on('expired', () => {
+      this.log.debug('key cache expired: reloading');
+      this.reloadInBackground();
+    });
+  }
+
+  get sourceKind(): KeySource['kind'] {
+    return this.opts.source.kind;
+  }
+
+  /** First load; failures are retried in the background, never thrown. */
+  async start(): Promise<void> {
+    await this.reload().catch(() => undefined);
+  }
+
+  /** The key set to authenticate against, or null before the first good load. Hot path. */
+  keys(): KeySet | null {
+    const cached = this.cache.get<KeySet>(CACHE_ENTRY);
+    if (cached) {
+      this.log.debug('key cache hit');
+      return cached;
+    }
+    this.log.debug({ stale: this.current !== null }, 'key cache miss');
+    this.reloadInBackground();
+    return this.current;
+  }
+
+  /** Called with every newly loaded key set (rate limiters pick up changed limits). */
+  onLoad(listener: (keys: KeySet) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Reloads now, joining a load already in flight. Throws when the load fails. */
+  reload(): Promise<KeySet> {
+    if (this.inflight) return this.inflight;
+    this.clearRetry();
+    this.inflight = this.loadOnce().finally(() => {
+      this.inflight = null;
+    });
+    return this.inflight;
+  }
+
+  status(): KeyStoreStatus {
+    return {
+      keysLoaded: this.current?.byHash.size ?? 0,
+      rowsRejected: this.current?.rejected.length ?? 0,
+      lastRefreshAt: this.current ? new Date(this.current.loadedAt).toISOString() : null,
+      stale: this.current !== null && this.lastError !== null,
+      lastError: this.lastError,
+      loads: this.loads,
+      failures: this.failures,
+    };
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.clearRetry();
+    this.cache.close();
+  }
+
+  private reloadInBackground(): void {
+    if (this.stopped || this.inflight || this.retryTimer) return;
+    this.reload().catch(() => undefined);
+  }
+
+  private async loadOnce(): Promise<KeySet> {
+    const started = this.now();
+    this.loads += 1;
+    try {
+      const table = await this.opts.source.load();
+      const parsed = parseKeyRows(table.values, { timeZone: table.timeZone, defaultRateLimit: this.opts.defaultRateLimit });
+      const keys = toKeySet(parsed, this.now());
+      for (const r of parsed.rejected) this.log.warn({ row: r.row, reason: r.reason }, 'key row rejected');
+      this.current = keys;
+      this.lastError = null;
+      this.consecutiveFailures = 0;
+      if (!this.stopped) this.cache.set(CACHE_ENTRY, keys);
+      this.log.info(
+        { source: this.opts.source.description, keys_loaded: keys.byHash.size, rows_rejected: parsed.rejected.length, ms: this.now() - started },
+        'key set loaded',
+      );
+      for (const listener of this.listeners) listener(keys);
+      return keys;
+    } catch (err) {
+      this.failures += 1;
+      this.consecutiveFailures += 1;
+      this.lastError = err instanceof HeaderError ? `bad header: ${err.message}` : (err as Error).message;
+      const delay = this.retryDelay();
+      this.log.error(
+        { source: this.opts.source.description, error: this.lastError, stale: this.current !== null, retry_in_ms: delay },
+        this.current ? 'key reload failed: serving the last good key set' : 'key load failed: answering 503 until a load succeeds',
+      );
+      this.scheduleRetry(delay);
+      throw err;
+    }
+  }
+
+  private retryDelay(): number {
+    const initial = this.opts.retryInitialMs ?? RETRY_INITIAL_MS;
+    const max = this.opts.retryMaxMs ?? RETRY_MAX_MS;
+    const base = Math.min(max, initial * 2 ** (this.consecutiveFailures - 1));
+    return Math.round(base * (0.8 + Math.random() * 0.4)); // jitter keeps replicas apart
+  }
+
+  private scheduleRetry(delay: number): void {
+    if (this.stopped) return;
+    this.clearRetry();
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.reloadInBackground();
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  private clearRetry(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+}

@@ -1,0 +1,48 @@
+/** One usable key, as parsed from a row of the keys tab. The key itself is never kept. */
+export interface KeyRecord {
+  /** Lowercase hex SHA-256 of the key: the lookup index. */
+  keyHash: string;
+  /** First 16 hex of keyHash: what logs and the Usage tab show. */
+  keyId: string;
+  clientName: string;
+  /** First instant (epoch ms) at which the key is expired; null: never. */
+  expiresAt: number | null;
+  isActive: boolean;
+  /** Requests per window; 0 means unlimited. */
+  rateLimit: number;
+  /** Tokens per window; null means none. */
+  tpmLimit: number | null;
+  /** Models this key may name; null means any. */
+  allowedModels: ReadonlySet<string> | null;
+  /** 1-based row in the sheet (or line in the file), for messages. */
+  row: number;
+}
+
+export interface RejectedRow {
+  row: number;
+  reason: string;
+}
+
+export interface KeySet {
+  byHash: ReadonlyMap<string, KeyRecord>;
+  rejected: readonly RejectedRow[];
+  loadedAt: number;
+}
+
+/** What a key source hands back: raw cells (first row the header) and the zone of offset-less dates. */
+export interface RawKeyTable {
+  values: unknown[][];
+  timeZone: string;
+}
+
+/** A place keys are read from: the Sheets API, a CSV file, or memory. Throws on I/O failure. */
+export interface KeySource {
+  readonly kind: 'google_sheets' | 'file' | 'memory';
+  /** A description safe to log (no secrets). */
+  readonly description: string;
+  load(): Promise<RawKeyTable>;
+}
+
+export type Verification =
+  | { ok: true; record: KeyRecord }
+  | { ok: false; code: 'invalid_api_key' | 'expired_api_key'; keyId: string };
