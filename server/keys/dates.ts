@@ -35,6 +35,9 @@ function fromSerial(serial: number, zone: string): ExpiryResult {
 
 const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
 const SERIAL_TEXT = /^\d+(\.\d+)?$/;
+/** Luxon also reads a bare time as "today": an expiry must name its day. */
+const STARTS_WITH_DATE = /^\d{4}-\d{2}-\d{2}[T ]/;
+const NOT_A_DATE = 'expires_at is not a date (use YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS][offset])';
 
 /**
  * Parses an `expires_at` cell: blank is never; a sheet serial number; ISO 8601 / SQL-style text.
@@ -56,8 +59,9 @@ export function parseExpiry(value: unknown, zone: string): ExpiryResult {
     if (!day.isValid) return { ok: false, reason: 'expires_at is not a valid date' };
     return { ok: true, expiresAt: day.plus({ days: 1 }).startOf('day').toMillis() };
   }
+  if (!STARTS_WITH_DATE.test(text)) return { ok: false, reason: NOT_A_DATE };
   let parsed = DateTime.fromISO(text, { zone });
   if (!parsed.isValid) parsed = DateTime.fromSQL(text, { zone });
-  if (!parsed.isValid) return { ok: false, reason: 'expires_at is not a date (use YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS][offset])' };
+  if (!parsed.isValid) return { ok: false, reason: NOT_A_DATE };
   return { ok: true, expiresAt: parsed.toMillis() };
 }

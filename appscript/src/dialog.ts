@@ -1,0 +1,48 @@
+// The one dialog that shows a new key. Everything interpolated is escaped.
+
+const DIALOG_WIDTH_PX = 480;
+const DIALOG_HEIGHT_PX = 300;
+
+const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] ?? c);
+}
+
+export function keyDialogHtml(key: string, lines: readonly string[]): string {
+  const paragraphs = lines.map((line) => `<p>${escapeHtml(line)}</p>`).join('\n');
+  return `<!DOCTYPE html>
+<html><head><base target="_top"><style>
+body { font-family: Arial, sans-serif; font-size: 13px; }
+textarea { width: 100%; box-sizing: border-box; font: 14px monospace; resize: none; }
+.note { color: #5f6368; }
+</style></head><body>
+${paragraphs}
+<textarea id="key" rows="2" readonly>${escapeHtml(key)}</textarea>
+<p><button id="copy">Copy key</button> <span id="status" aria-live="polite"></span></p>
+<p class="note">Copy it now and hand it to the client privately: this dialog does not come back.</p>
+<p><button id="done">Done</button></p>
+<script>
+var field = document.getElementById('key');
+var status = document.getElementById('status');
+function selectKey() { field.focus(); field.select(); }
+function copied() { status.textContent = 'Copied.'; }
+function manual() { status.textContent = 'Press Ctrl+C (Cmd+C on a Mac) to copy.'; }
+function legacyCopy() { try { return document.execCommand('copy'); } catch (e) { return false; } }
+document.getElementById('copy').onclick = function () {
+  selectKey();
+  if (navigator.clipboard && navigator.clipboard.writeText) {
+    navigator.clipboard.writeText(field.value).then(copied, function () { legacyCopy() ? copied() : manual(); });
+  } else if (legacyCopy()) { copied(); } else { manual(); }
+};
+document.getElementById('done').onclick = function () { google.script.host.close(); };
+field.onfocus = selectKey;
+selectKey();
+</script>
+</body></html>`;
+}
+
+export function showKeyDialog(ui: GoogleAppsScript.Base.Ui, title: string, key: string, lines: readonly string[]): void {
+  const output = HtmlService.createHtmlOutput(keyDialogHtml(key, lines)).setWidth(DIALOG_WIDTH_PX).setHeight(DIALOG_HEIGHT_PX);
+  ui.showModalDialog(output, title);
+}

@@ -1,0 +1,10 @@
+// Entry point of the bundle. Every export becomes a global function of the Apps Script
+// project (appscript/build.ts writes one top-level stub per export).
+
+export { onInstall, onOpen } from './menu.ts';
+export { generateKey } from './generate.ts';
+export { revokeSelectedKey } from './revoke.ts';
+export { rotateSelectedKey } from './rotate.ts';
+export { refreshUsage } from './usage.ts';
+export { setupSheet } from './setup.ts';
+export { installHourlyUsageTrigger, removeHourlyUsageTrigger } from './triggers.ts';

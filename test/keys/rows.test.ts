@@ -1,0 +1,102 @@
+import { describe, expect, it } from 'vitest';
+import { HeaderError, parseKeyRows } from '../../server/keys/rows.ts';
+import { sha256Hex } from '../../server/keys/keyid.ts';
+
+const KEY_A = 'sk-convergence-11111111-1111-4111-8111-111111111111';
+const KEY_B = 'sk-convergence-22222222-2222-4222-8222-222222222222';
+const opts = { timeZone: 'UTC', defaultRateLimit: 60 };
+const HEADER = ['api_key', 'client_name', 'created_at', 'expires_at', 'is_active', 'rate_limit'];
+
+describe('parseKeyRows', () => {
+  it('reads headers in any order and case, ignoring unknown columns', () => {
+    const { records, rejected } = parseKeyRows(
+      [
+        ['Rate_Limit', 'notes', 'IS_ACTIVE', ' Client_Name ', 'API_KEY', 'requests'],
+        [5, 'x', true, 'Acme', KEY_A, 99],
+      ],
+      opts,
+    );
+    expect(rejected).toEqual([]);
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({ keyHash: sha256Hex(KEY_A), clientName: 'Acme', isActive: true, rateLimit: 5, row: 2, expiresAt: null });
+    expect(records[0]!.keyId).toBe(sha256Hex(KEY_A).slice(0, 16));
+  });
+
+  it.each([
+    [true, true], [false, false], ['TRUE', true], ['false', false], ['Yes', true], ['no', false], ['1', true], ['0', false],
+    [1, true], [0, false], ['', false], ['maybe', false], [undefined, false],
+  ])('is_active %j is %s', (cell, active) => {
+    const { records } = parseKeyRows([HEADER, [KEY_A, 'c', '', '', cell, '']], opts);
+    expect(records[0]!.isActive).toBe(active);
+  });
+
+  it('uses RATE_LIMIT_DEFAULT for a blank limit and accepts numbers or digit text', () => {
+    const { records } = parseKeyRows([HEADER, [KEY_A, 'a', '', '', true, ''], [KEY_B, 'b', '', '', true, ' 7 ']], { timeZone: 'UTC', defaultRateLimit: 0 });
+    expect(records.map((r) => r.rateLimit)).toEqual([0, 7]);
+  });
+
+  it.each([
+    ['blank key', ['', 'c', '', '', true, ''], 'api_key is blank'],
+    ['short key', ['sk-short', 'c', '', '', true, ''], 'shorter than 16'],
+    ['limit text', [KEY_A, 'c', '', '', true, 'lots'], 'rate_limit'],
+    ['limit zero', [KEY_A, 'c', '', '', true, 0], 'rate_limit'],
+    ['limit negative', [KEY_A, 'c', '', '', true, -3], 'rate_limit'],
+    ['limit fraction', [KEY_A, 'c', '', '', true, 1.5], 'rate_limit'],
+    ['bad date', [KEY_A, 'c', '', 'next tuesday', true, ''], 'expires_at'],
+    ['impossible date', [KEY_A, 'c', '', '2025-02-30', true, ''], 'expires_at'],
+  ])('rejects a row with %s, giving row number and reason but never the key', (_name, row, reason) => {
+    const { records, rejected } = parseKeyRows([HEADER, [KEY_B, 'ok', '', '', true, ''], row], opts);
+    expect(records).toHaveLength(1);
+    expect(rejected).toHaveLength(1);
+    expect(rejected[0]!.row).toBe(3);
+    expect(rejected[0]!.reason).toContain(reason);
+    expect(JSON.stringify(rejected)).not.toContain(KEY_A);
+  });
+
+  it('rejects every row of a duplicated key, and only those', () => {
+    const { records, rejected } = parseKeyRows(
+      [HEADER, [KEY_A, 'a', '', '', true, ''], [KEY_B, 'b', '', '', true, ''], [` ${KEY_A} `, 'a2', '', '', true, '']],
+      opts,
+    );
+    expect(records.map((r) => r.clientName)).toEqual(['b']);
+    expect(rejected.map((r) => r.row)).toEqual([2, 4]);
+    expect(rejected[0]!.reason).toContain('rows 2, 4');
+  });
+
+  it('skips wholly empty rows without counting them', () => {
+    const { records, rejected } = parseKeyRows([HEADER, [], ['', '', ''], [KEY_A, 'a', '', '', true, '']], opts);
+    expect(records[0]!.row).toBe(4);
+    expect(rejected).toEqual([]);
+  });
+
+  it('refuses a header without api_key, a duplicated column, or an empty tab', () => {
+    expect(() => parseKeyRows([['client_name'], ['x']], opts)).toThrow(HeaderError);
+    expect(() => parseKeyRows([['api_key', 'API_KEY']], opts)).toThrow(/twice/);
+    expect(() => parseKeyRows([], opts)).toThrow(/empty/);
+  });
+
+  it('accepts a header alone as an empty key set', () => {
+    expect(parseKeyRows([HEADER], opts)).toEqual({ records: [], rejected: [] });
+  });
+
+  it('reads optional policy columns and rejects malformed ones', () => {
+    const header = [...HEADER, 'allowed_models', 'tpm_limit', 'api_key_sha256'];
+    const hashOfB = sha256Hex(KEY_B);
+    const { records, rejected } = parseKeyRows(
+      [
+        header,
+        [KEY_A, 'a', '', '', true, '', 'm1, m2', 1000, ''],
+        ['', 'b', '', '', true, '', '', '', hashOfB.toUpperCase()],
+        ['', 'c', '', '', true, '', '', '', 'abc'],
+        [KEY_A + 'x', 'd', '', '', true, '', 'm1,,m2', '', ''],
+        [KEY_A + 'y', 'e', '', '', true, '', '', 'many', ''],
+      ],
+      opts,
+    );
+    expect(records.map((r) => r.clientName)).toEqual(['a', 'b']);
+    expect([...records[0]!.allowedModels!]).toEqual(['m1', 'm2']);
+    expect(records[0]!.tpmLimit).toBe(1000);
+    expect(records[1]!.keyHash).toBe(hashOfB);
+    expect(rejected.map((r) => r.row)).toEqual([4, 5, 6]);
+  });
+});

@@ -1,0 +1,96 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../server/config.ts';
+import { startGateway, type Gateway } from '../../server/gateway.ts';
+import { createLogger } from '../../server/log.ts';
+import { startFakeVllm, type FakeVllm, type FakeVllmOptions } from '../../scripts/fake-vllm.ts';
+import { FakeSheets, type Cell } from './fake-sheets.ts';
+import { makeServiceAccount, writeServiceAccount, type ServiceAccount } from './service-account.ts';
+
+export const SHEET_ID = 'sheet-under-test';
+export const HEADER: Cell[] = ['api_key', 'client_name', 'created_at', 'expires_at', 'is_active', 'rate_limit'];
+
+let account: ServiceAccount | null = null;
+/** One RSA key per test file: generating one takes a moment. */
+export function serviceAccount(): ServiceAccount {
+  account ??= makeServiceAccount();
+  return account;
+}
+
+export interface StackOptions {
+  rows?: Cell[][];
+  timeZone?: string;
+  /** Share the sheet with the service account (default true). */
+  shared?: boolean;
+  env?: Record<string, string>;
+  vllm?: FakeVllmOptions;
+  /** Skip waiting for the first key load. */
+  noWait?: boolean;
+}
+
+export interface Stack {
+  url: string;
+  gateway: Gateway;
+  sheets: FakeSheets;
+  vllm: FakeVllm;
+  logs: string[];
+  dir: string;
+  credentialsPath: string;
+  close(): Promise<void>;
+}
+
+/** The real gateway on a real socket, in front of the stand-in vLLM, reading the fake Sheets API. */
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const dir = mkdtempSync(join(tmpdir(), 'cg-test-'));
+  const sa = serviceAccount();
+  const sheets = new FakeSheets();
+  await sheets.start();
+  sheets.addServiceAccount(sa.email, sa.publicKey);
+  sheets.createSpreadsheet(SHEET_ID, { timeZone: opts.timeZone ?? 'UTC', sharedWith: opts.shared === false ? [] : [sa.email] });
+  sheets.setTab(SHEET_ID, 'API_Keys', [HEADER, ...(opts.rows ?? [])]);
+  const vllm = await startFakeVllm(opts.vllm);
+  const credentialsPath = writeServiceAccount(dir, sa);
+  const logs: string[] = [];
+  const config = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    UPSTREAM_URL: vllm.url,
+    GOOGLE_SHEET_ID: SHEET_ID,
+    GOOGLE_CREDENTIALS_PATH: credentialsPath,
+    SHEETS_API_URL: sheets.url,
+    LOG_LEVEL: 'debug',
+    ...opts.env,
+  });
+  const gateway = await startGateway(config, createLogger(config.LOG_LEVEL, { write: (line: string) => void logs.push(line) }));
+  if (!opts.noWait) await gateway.ready;
+  return {
+    url: gateway.url,
+    gateway,
+    sheets,
+    vllm,
+    logs,
+    dir,
+    credentialsPath,
+    async close() {
+      await gateway.close();
+      await vllm.close();
+      await sheets.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls until `check` holds; fails with `what` after `ms`. For events, not for timing claims. */
+export async function eventually(check: () => boolean | Promise<boolean>, what: string, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out waiting for: ${what}`);
+}
+
+export function bearer(key: string): Record<string, string> {
+  return { authorization: `Bearer ${key}` };
+}
