@@ -20,6 +20,8 @@ export interface FakeVllmOptions {
   chunkDelayMs?: number;
   /** Pause before response headers (to provoke gateway timeouts). */
   headerDelayMs?: number;
+  /** Cut the connection after this many streamed chunks (an upstream crash mid-stream). */
+  dropAfterChunks?: number;
 }
 
 export interface SeenRequest {
@@ -110,6 +112,10 @@ export async function startFakeVllm(options: FakeVllmOptions = {}): Promise<Fake
     };
     for (let i = 0; i < n; i += 1) {
       if (gone) break;
+      if (options.dropAfterChunks !== undefined && i >= options.dropAfterChunks) {
+        res.socket?.destroy();
+        return;
+      }
       const choice = chat
         ? { index: 0, delta: i === 0 ? { role: 'assistant', content: pieces[i] } : { content: pieces[i] }, finish_reason: i === n - 1 ? 'length' : null }
         : { index: 0, text: pieces[i], finish_reason: i === n - 1 ? 'length' : null };

@@ -1,0 +1,229 @@
+// In-memory SpreadsheetApp: a spreadsheet of sheets holding plain values, strict where the
+// real one is strict (range bounds, setValues dimensions) and stricter where a bug could
+// hide: a write outside the document lock, or a value Sheets would not store as given
+// (undefined, objects, text starting with "=" that Sheets would run as a formula), throws.
+
+import { isDate, type DateCtor } from './values.ts';
+
+export interface SheetWrite {
+  sheet: string;
+  op: string;
+  row: number;
+  column: number;
+  rows: number;
+  columns: number;
+}
+
+export interface SpreadsheetOptions {
+  timeZone: string;
+  /** The script realm's Date, so the script gets its own Dates back, as in Apps Script. */
+  scriptDate: DateCtor;
+  /** Whether the script holds the document lock; every write checks it. */
+  lockHeld: () => boolean;
+}
+
+const DEFAULT_ROWS = 1000;
+const DEFAULT_COLUMNS = 26;
+
+export class FakeRange {
+  constructor(
+    readonly sheet: FakeSheet,
+    readonly row: number,
+    readonly column: number,
+    readonly rows: number,
+    readonly columns: number,
+  ) {}
+  getSheet() { return this.sheet; }
+  getRow() { return this.row; }
+  getColumn() { return this.column; }
+  getNumRows() { return this.rows; }
+  getNumColumns() { return this.columns; }
+  getLastRow() { return this.row + this.rows - 1; }
+  getLastColumn() { return this.column + this.columns - 1; }
+  getValues(): unknown[][] {
+    const out: unknown[][] = [];
+    for (let r = 0; r < this.rows; r++) {
+      const line: unknown[] = [];
+      for (let c = 0; c < this.columns; c++) line.push(this.sheet.ss.toScript(this.sheet.valueAt(this.row + r, this.column + c)));
+      out.push(line);
+    }
+    return out;
+  }
+  getValue(): unknown { return this.getValues()[0]?.[0]; }
+  setValues(values: unknown[][]): this {
+    if (values.length !== this.rows) {
+      throw new Error(`The number of rows in the data does not match the number of rows in the range. The data has ${values.length} but the range has ${this.rows}.`);
+    }
+    for (const line of values) {
+      if (line.length !== this.columns) {
+        throw new Error(`The number of columns in the data does not match the number of columns in the range. The data has ${line.length} but the range has ${this.columns}.`);
+      }
+    }
+    this.sheet.write('setValues', this, () => values.forEach((line, r) => line.forEach((v, c) => this.sheet.put(this.row + r, this.column + c, v))));
+    return this;
+  }
+  setValue(value: unknown): this {
+    this.sheet.write('setValue', this, () => {
+      for (let r = 0; r < this.rows; r++) for (let c = 0; c < this.columns; c++) this.sheet.put(this.row + r, this.column + c, value);
+    });
+    return this;
+  }
+  setDataValidation(rule: unknown): this {
+    this.sheet.write('setDataValidation', this, () => {
+      for (let r = 0; r < this.rows; r++) for (let c = 0; c < this.columns; c++) this.sheet.validations.set(`${this.row + r}:${this.column + c}`, rule);
+    });
+    return this;
+  }
+}
+
+export class FakeSheet {
+  cells: unknown[][] = [];
+  maxRows = DEFAULT_ROWS;
+  maxColumns = DEFAULT_COLUMNS;
+  frozenRows = 0;
+  validations = new Map<string, unknown>();
+  conditionalRules: unknown[] = [];
+
+  constructor(readonly ss: FakeSpreadsheet, public name: string) {}
+
+  getName() { return this.name; }
+  getMaxRows() { return this.maxRows; }
+  getMaxColumns() { return this.maxColumns; }
+  getFrozenRows() { return this.frozenRows; }
+
+  valueAt(row: number, column: number): unknown {
+    return this.cells[row - 1]?.[column - 1] ?? '';
+  }
+  put(row: number, column: number, value: unknown): void {
+    const line = (this.cells[row - 1] ??= []);
+    line[column - 1] = this.ss.checkValue(value);
+  }
+  write(op: string, range: { row: number; column: number; rows: number; columns: number }, apply: () => void): void {
+    this.ss.assertLocked(op, this.name);
+    this.ss.writes.push({ sheet: this.name, op, row: range.row, column: range.column, rows: range.rows, columns: range.columns });
+    apply();
+  }
+
+  getLastRow(): number {
+    for (let r = this.cells.length; r > 0; r--) if ((this.cells[r - 1] ?? []).some((v) => v !== '' && v !== undefined)) return r;
+    return 0;
+  }
+  getLastColumn(): number {
+    let last = 0;
+    for (const line of this.cells) {
+      for (let c = (line ?? []).length; c > last; c--) if (line?.[c - 1] !== '' && line?.[c - 1] !== undefined) { last = c; break; }
+    }
+    return last;
+  }
+  getRange(row: number, column: number, rows = 1, columns = 1): FakeRange {
+    if (![row, column, rows, columns].every(Number.isInteger)) throw new Error('Range coordinates must be integers.');
+    if (rows < 1 || columns < 1) throw new Error('The number of rows and columns in the range must be at least 1.');
+    if (row < 1 || column < 1 || row + rows - 1 > this.maxRows || column + columns - 1 > this.maxColumns) {
+      throw new Error('The coordinates of the range are outside the dimensions of the sheet.');
+    }
+    return new FakeRange(this, row, column, rows, columns);
+  }
+  getDataRange(): FakeRange {
+    return this.getRange(1, 1, Math.max(this.getLastRow(), 1), Math.max(this.getLastColumn(), 1));
+  }
+  appendRow(values: unknown[]): this {
+    const row = this.getLastRow() + 1;
+    this.write('appendRow', { row, column: 1, rows: 1, columns: values.length }, () => {
+      this.maxRows = Math.max(this.maxRows, row);
+      this.maxColumns = Math.max(this.maxColumns, values.length);
+      values.forEach((v, c) => this.put(row, c + 1, v));
+    });
+    return this;
+  }
+  insertColumnsAfter(after: number, howMany: number): this {
+    this.write('insertColumnsAfter', { row: 1, column: after + 1, rows: this.maxRows, columns: howMany }, () => {
+      for (const line of this.cells) line?.splice(after, 0, ...new Array<unknown>(howMany).fill(''));
+      this.maxColumns += howMany;
+    });
+    return this;
+  }
+  setFrozenRows(rows: number): void {
+    this.write('setFrozenRows', { row: 1, column: 1, rows, columns: this.maxColumns }, () => { this.frozenRows = rows; });
+  }
+  getConditionalFormatRules(): unknown[] { return [...this.conditionalRules]; }
+  setConditionalFormatRules(rules: unknown[]): void {
+    this.write('setConditionalFormatRules', { row: 1, column: 1, rows: this.maxRows, columns: this.maxColumns }, () => { this.conditionalRules = [...rules]; });
+  }
+
+  // ---- test helpers (no lock, no log) ----
+  seed(values: unknown[][]): this {
+    this.cells = values.map((line) => line.map((v) => this.ss.checkValue(v)));
+    this.maxRows = Math.max(this.maxRows, values.length);
+    return this;
+  }
+  /** The values as stored, trailing empty rows dropped (host view). */
+  rows(): unknown[][] {
+    const width = this.getLastColumn();
+    return Array.from({ length: this.getLastRow() }, (_, r) => Array.from({ length: width }, (_, c) => this.valueAt(r + 1, c + 1)));
+  }
+  header(): string[] { return (this.rows()[0] ?? []).map(String); }
+  validationAt(row: number, column: number): unknown { return this.validations.get(`${row}:${column}`); }
+}
+
+export class FakeSpreadsheet {
+  readonly sheets: FakeSheet[] = [];
+  readonly writes: SheetWrite[] = [];
+  flushes = 0;
+  private active: { sheet: FakeSheet; range: FakeRange } | null = null;
+
+  constructor(private readonly options: SpreadsheetOptions) {}
+
+  getSpreadsheetTimeZone() { return this.options.timeZone; }
+  getSheets() { return [...this.sheets]; }
+  getSheetByName(name: string): FakeSheet | null { return this.sheets.find((s) => s.name === name) ?? null; }
+  insertSheet(name: string): FakeSheet {
+    if (this.getSheetByName(name)) throw new Error(`A sheet with the name "${name}" already exists. Please enter another name.`);
+    this.assertLocked('insertSheet', name);
+    this.writes.push({ sheet: name, op: 'insertSheet', row: 1, column: 1, rows: 0, columns: 0 });
+    const sheet = new FakeSheet(this, name);
+    this.sheets.push(sheet);
+    this.active = { sheet, range: sheet.getRange(1, 1) }; // as in Sheets, the new tab becomes active
+    return sheet;
+  }
+  getActiveSheet(): FakeSheet {
+    const sheet = this.active?.sheet ?? this.sheets[0];
+    if (!sheet) throw new Error('fake: the spreadsheet has no sheets');
+    return sheet;
+  }
+  getActiveRange(): FakeRange { return this.active?.range ?? this.getActiveSheet().getRange(1, 1); }
+
+  assertLocked(op: string, sheet: string): void {
+    if (!this.options.lockHeld()) throw new Error(`fake: ${op} on "${sheet}" without the document lock`);
+  }
+  checkValue(value: unknown): unknown {
+    if (value === null || value === '') return '';
+    if (typeof value === 'string') {
+      if (value.startsWith('=')) throw new Error(`fake: "${value}" would be stored as a formula`);
+      return value;
+    }
+    if (typeof value === 'boolean') return value;
+    if (typeof value === 'number' && Number.isFinite(value)) return value;
+    if (isDate(value)) return value;
+    throw new Error(`fake: Sheets would not store ${String(value)} (${typeof value}) as given`);
+  }
+  toScript(value: unknown): unknown {
+    return isDate(value) ? new this.options.scriptDate(value.getTime()) : value;
+  }
+
+  // ---- test helpers ----
+  addSheet(name: string, values: unknown[][] = []): FakeSheet {
+    const sheet = new FakeSheet(this, name).seed(values);
+    this.sheets.push(sheet);
+    return sheet;
+  }
+  sheet(name: string): FakeSheet {
+    const sheet = this.getSheetByName(name);
+    if (!sheet) throw new Error(`fake: no sheet "${name}"`);
+    return sheet;
+  }
+  /** Selects rows×columns at (row, column) on the named tab, as a click or drag would. */
+  select(name: string, row: number, column = 1, rows = 1, columns = 1): void {
+    const sheet = this.sheet(name);
+    this.active = { sheet, range: sheet.getRange(row, column, rows, columns) };
+  }
+}

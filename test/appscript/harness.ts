@@ -1,0 +1,104 @@
+// Loads the built Apps Script file, the very file `clasp push` uploads, into a vm context
+// whose globals are the in-memory fakes, and calls its global functions as Apps Script does.
+
+import { readFileSync } from 'node:fs';
+import vm from 'node:vm';
+import { buildAppScript, type BuildResult } from '../../appscript/build.ts';
+import { FakeConditionalFormatRuleBuilder, FakeDataValidationBuilder } from './fakes/rules.ts';
+import { fakeLockService, fakePropertiesService, fakeScriptApp, fakeSession, fakeUtilities } from './fakes/services.ts';
+import { FakeSpreadsheet } from './fakes/spreadsheet.ts';
+import { FakeUi, fakeHtmlService } from './fakes/ui.ts';
+import type { DateCtor } from './fakes/values.ts';
+
+export const KEYS_HEADER = ['api_key', 'client_name', 'created_at', 'expires_at', 'is_active', 'rate_limit'];
+export const USAGE_HEADER = ['timestamp', 'key_id', 'client_name', 'requests', 'rate_limited', 'prompt_tokens', 'completion_tokens', 'instance'];
+export const HOUR_MS = 3_600_000;
+
+let built: Promise<BuildResult> | undefined;
+/** Builds appscript/dist once per test worker. */
+export function buildOnce(): Promise<BuildResult> {
+  return (built ??= buildAppScript());
+}
+
+export interface LoadOptions {
+  /** The spreadsheet's time zone; the script's own is UTC, so mixing them up shows. */
+  timeZone?: string;
+  properties?: Record<string, string>;
+}
+
+export type Env = ReturnType<typeof loadScript>;
+
+export function loadScript(code: string, options: LoadOptions = {}) {
+  const timeZone = options.timeZone ?? 'Asia/Tokyo';
+  const context = vm.createContext({ console });
+  const locks = fakeLockService();
+  const ss = new FakeSpreadsheet({
+    timeZone,
+    scriptDate: vm.runInContext('Date', context) as DateCtor,
+    lockHeld: () => locks.document.held,
+  });
+  ss.addSheet('Sheet1');
+  const ui = new FakeUi();
+  const state = { uiAvailable: true };
+  const utilities = fakeUtilities();
+  const properties = fakePropertiesService(options.properties);
+  const scriptApp = fakeScriptApp();
+  Object.assign(context, {
+    SpreadsheetApp: {
+      getActiveSpreadsheet: () => ss,
+      getActive: () => ss,
+      getUi: () => {
+        if (!state.uiAvailable) throw new Error('Cannot call SpreadsheetApp.getUi() from this context.');
+        return ui;
+      },
+      flush: () => { ss.flushes++; },
+      newDataValidation: () => new FakeDataValidationBuilder(),
+      newConditionalFormatRule: () => new FakeConditionalFormatRuleBuilder(),
+    },
+    Utilities: utilities,
+    LockService: locks,
+    PropertiesService: properties,
+    HtmlService: fakeHtmlService,
+    ScriptApp: scriptApp,
+    Session: fakeSession('UTC'),
+  });
+  vm.runInContext(code, context, { filename: 'Code.js' });
+
+  /**
+   * Calls a global function of the script. Afterwards the lock must be released and every
+   * answer the test queued consumed.
+   */
+  function call(name: string, ...args: unknown[]): unknown {
+    const fn = (context as Record<string, unknown>)[name];
+    if (typeof fn !== 'function') throw new Error(`the script has no global function ${name}`);
+    const result: unknown = fn(...args);
+    if (locks.document.held) throw new Error(`${name} returned holding the document lock`);
+    if (ui.pending() > 0) throw new Error(`${name} left ${ui.pending()} queued answers unasked`);
+    return result;
+  }
+
+  return { context, ss, ui, lock: locks.document, utilities, properties, scriptApp, state, timeZone, call };
+}
+
+export async function loadBuilt(options: LoadOptions = {}): Promise<Env> {
+  const { codePath } = await buildOnce();
+  return loadScript(readFileSync(codePath, 'utf8'), options);
+}
+
+/** A keys tab with the contract's header and the given rows. */
+export function seedKeys(env: Env, rows: unknown[][] = [], header: string[] = KEYS_HEADER) {
+  return env.ss.addSheet('API_Keys', [header, ...rows]);
+}
+
+/** The row of the keys tab as an object keyed by (lower-case) header. */
+export function rowObject(header: readonly unknown[], row: readonly unknown[]): Record<string, unknown> {
+  return Object.fromEntries(header.map((name, i) => [String(name).trim().toLowerCase(), row[i] ?? '']));
+}
+
+/** The key shown in the last modal dialog (the textarea's content, unescaped). */
+export function shownKey(env: Env): string {
+  const html = env.ui.dialogs.at(-1)?.html ?? '';
+  const match = /<textarea id="key"[^>]*>([^<]*)<\/textarea>/.exec(html);
+  if (!match?.[1]) throw new Error('no key dialog was shown');
+  return match[1].replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&');
+}
