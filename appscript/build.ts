@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { build } from 'esbuild';
+import { build, type BuildOptions } from 'esbuild';
 
 const APPSCRIPT_DIR = dirname(fileURLToPath(import.meta.url));
 const REPO_DIR = resolve(APPSCRIPT_DIR, '..');
@@ -55,14 +55,14 @@ export async function buildAppScript(outDir: string = claspRootDir()): Promise<B
     metafile: true,
     write: false,
     logLevel: 'silent',
-  } as const;
+  } satisfies BuildOptions;
   // esbuild lists an entry's exports only for ESM output; that build is just for the names.
   const [bundled, asModule] = await Promise.all([
     build({ ...options, format: 'iife', globalName: BUNDLE_GLOBAL }),
     build({ ...options, format: 'esm' }),
   ]);
-  const output = bundled.outputFiles[0];
-  const globals = Object.values(asModule.metafile.outputs)[0]?.exports ?? [];
+  const output = bundled.outputFiles?.[0];
+  const globals = Object.values(asModule.metafile?.outputs ?? {})[0]?.exports ?? [];
   if (!output) throw new Error('esbuild produced no output');
   if (globals.length === 0) throw new Error('appscript/src/main.ts exports no functions');
 

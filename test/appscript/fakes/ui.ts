@@ -16,7 +16,7 @@ const ButtonSet = {
 const QUESTION_SETS = new Set<unknown>([ButtonSet.OK_CANCEL, ButtonSet.YES_NO, ButtonSet.YES_NO_CANCEL]);
 
 type ButtonName = keyof typeof Button;
-type Answer = { kind: 'prompt'; button: ButtonName; text: string } | { kind: 'confirm'; button: ButtonName };
+type Answer = { kind: 'prompt'; button: ButtonName; text: string } | { kind: 'confirm'; button: ButtonName; meanwhile?: () => void };
 
 export interface UiEvent {
   kind: 'prompt' | 'confirm' | 'alert' | 'dialog';
@@ -61,8 +61,9 @@ export class FakeUi {
     this.answers.push({ kind: 'prompt', button, text: '' });
     return this;
   }
-  confirm(yes: boolean): this {
-    this.answers.push({ kind: 'confirm', button: yes ? 'YES' : 'NO' });
+  /** `meanwhile` runs while the dialog is open: another admin editing the sheet. */
+  confirm(yes: boolean, meanwhile?: () => void): this {
+    this.answers.push({ kind: 'confirm', button: yes ? 'YES' : 'NO', meanwhile });
     return this;
   }
   pending(): number { return this.answers.length; }
@@ -111,6 +112,7 @@ export class FakeUi {
     const answer = this.answers.shift();
     if (!answer) throw new Error(`fake Ui: unexpected ${kind} with no queued answer: ${message}`);
     if (answer.kind !== kind) throw new Error(`fake Ui: the script asked a ${kind}, the test queued a ${answer.kind}: ${message}`);
+    if (answer.kind === 'confirm') answer.meanwhile?.();
     return answer;
   }
 }
