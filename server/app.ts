@@ -2,9 +2,13 @@ import Koa from 'koa';
 import type { Logger } from 'pino';
 import { authenticate } from './http/authenticate.ts';
 import { boundary } from './http/boundary.ts';
+import { proxy } from './http/proxy.ts';
+import { rateLimit } from './http/ratelimit.ts';
 import { gatewayRoutes } from './http/routes.ts';
-import type { AuthState, RequestState } from './http/state.ts';
+import type { AuthState } from './http/state.ts';
+import type { RateLimiter } from './ratelimit/types.ts';
 import type { UpstreamProxy } from './upstream/proxy.ts';
+import type { UsageLedger } from './usage/ledger.ts';
 
 export interface AppDeps {
   auth: AuthState;
@@ -12,10 +16,16 @@ export interface AppDeps {
   log: Logger;
   cacheTtlSeconds: number;
   adminApiKey: string | undefined;
+  limiter: RateLimiter;
+  rateLimitWindowMs: number;
+  usage: UsageLedger | null;
+  maxBodyBytes: number;
+  /** Extra /auth/status fields from the rate limiter and usage flusher. */
+  statusExtras?: () => Record<string, unknown>;
   now?: () => number;
 }
 
-/** Builds the Koa app from its dependencies; never listens (main.ts does). */
+/** Builds the Koa app from its dependencies; never listens (gateway.ts does). */
 export function buildApp(deps: AppDeps): Koa {
   const now = deps.now ?? Date.now;
   const app = new Koa();
@@ -26,17 +36,13 @@ export function buildApp(deps: AppDeps): Koa {
     log: deps.log,
     cacheTtlSeconds: deps.cacheTtlSeconds,
     adminApiKey: deps.adminApiKey,
+    statusExtras: deps.statusExtras,
   });
 
   app.use(boundary(deps.log));
   app.use(routes.routes());
   app.use(authenticate(deps.auth, deps.log, now));
-  app.use(async (ctx) => {
-    const state = ctx.state as RequestState;
-    ctx.respond = false;
-    const result = await deps.upstream.forward(ctx.req, ctx.res);
-    state.sentStatus = result.status;
-    state.outcome = result.outcome;
-  });
+  app.use(rateLimit(deps.limiter, deps.rateLimitWindowMs, deps.usage));
+  app.use(proxy(deps.upstream, deps.usage, deps.maxBodyBytes));
   return app;
 }

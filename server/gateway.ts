@@ -10,7 +10,14 @@ import { FileKeySource } from './keys/file-source.ts';
 import { SheetsKeySource } from './keys/sheets-source.ts';
 import { KeyStore } from './keys/store.ts';
 import type { KeySource } from './keys/types.ts';
+import { MemoryRateLimiter } from './ratelimit/memory.ts';
+import { connectRedis, FallbackRateLimiter, RedisRateLimiter } from './ratelimit/redis.ts';
+import type { LimiterStatus, RateLimiter } from './ratelimit/types.ts';
 import { UpstreamProxy } from './upstream/proxy.ts';
+import { usageFileFor } from './usage/columns.ts';
+import { UsageFlusher } from './usage/flusher.ts';
+import { UsageLedger } from './usage/ledger.ts';
+import { FileUsageSink, SheetsUsageSink, type UsageSink } from './usage/sinks.ts';
 
 /** The gateway cannot start: AUTH_FALLBACK=closed with no usable key source or credentials. */
 export class StartupError extends Error {}
@@ -19,12 +26,13 @@ export interface Gateway {
   server: Server;
   url: string;
   auth: AuthState;
+  usage: UsageFlusher | null;
   /** Settles when the first key load has been tried (it may have failed and be retrying). */
   ready: Promise<void>;
   close(): Promise<void>;
 }
 
-type SourceChoice = { ok: true; source: KeySource } | { ok: false; reason: string };
+type SourceChoice = { ok: true; source: KeySource; usage: UsageSink } | { ok: false; reason: string };
 
 async function chooseKeySource(config: Config, log: Logger): Promise<SourceChoice> {
   if (config.GOOGLE_SHEET_ID) {
@@ -32,17 +40,27 @@ async function chooseKeySource(config: Config, log: Logger): Promise<SourceChoic
     if (!creds.ok) return { ok: false, reason: `Google credentials missing: ${creds.reason}` };
     log.info({ account: creds.account, sheets_api: config.SHEETS_API_URL }, 'using Google Sheets key source');
     const api = createSheetsApi(creds.auth, config.SHEETS_API_URL);
-    return { ok: true, source: new SheetsKeySource(api, config.GOOGLE_SHEET_ID, config.GOOGLE_SHEET_NAME, log) };
+    return {
+      ok: true,
+      source: new SheetsKeySource(api, config.GOOGLE_SHEET_ID, config.GOOGLE_SHEET_NAME, log),
+      usage: new SheetsUsageSink(api, config.GOOGLE_SHEET_ID, config.USAGE_SHEET_NAME, log),
+    };
   }
-  if (config.KEYS_FILE) return { ok: true, source: new FileKeySource(config.KEYS_FILE, config.KEYS_TIMEZONE, log) };
+  if (config.KEYS_FILE) {
+    return {
+      ok: true,
+      source: new FileKeySource(config.KEYS_FILE, config.KEYS_TIMEZONE, log),
+      usage: new FileUsageSink(usageFileFor(config.KEYS_FILE)),
+    };
+  }
   return { ok: false, reason: 'no key source configured (set GOOGLE_SHEET_ID or KEYS_FILE)' };
 }
 
 /** Decides the auth mode. Only a missing source or missing credentials may open the gateway. */
-export async function resolveAuth(config: Config, log: Logger): Promise<AuthState> {
+async function resolveAuth(config: Config, log: Logger): Promise<{ auth: AuthState; usage: UsageSink | null }> {
   if (!config.AUTH_ENABLED) {
     log.warn('AUTH_ENABLED=false: every request is proxied without a key check');
-    return { mode: 'disabled', reason: 'AUTH_ENABLED=false', store: null };
+    return { auth: { mode: 'disabled', reason: 'AUTH_ENABLED=false', store: null }, usage: null };
   }
   const choice = await chooseKeySource(config, log);
   if (!choice.ok) {
@@ -51,7 +69,7 @@ export async function resolveAuth(config: Config, log: Logger): Promise<AuthStat
       { reason: choice.reason },
       '!!! AUTHENTICATION IS OFF: the gateway serves every request without a key (AUTH_FALLBACK=open). Configure a key source or set AUTH_FALLBACK=closed. !!!',
     );
-    return { mode: 'open', reason: choice.reason, store: null };
+    return { auth: { mode: 'open', reason: choice.reason, store: null }, usage: null };
   }
   const store = new KeyStore({
     source: choice.source,
@@ -59,25 +77,48 @@ export async function resolveAuth(config: Config, log: Logger): Promise<AuthStat
     defaultRateLimit: config.RATE_LIMIT_DEFAULT,
     log,
   });
-  return { mode: choice.source.kind === 'file' ? 'file' : 'google_sheets', reason: null, store };
+  return { auth: { mode: choice.source.kind === 'file' ? 'file' : 'google_sheets', reason: null, store }, usage: choice.usage };
+}
+
+function createLimiter(config: Config, log: Logger): { limiter: RateLimiter; status: () => LimiterStatus } {
+  const local = new MemoryRateLimiter();
+  if (!config.REDIS_URL) return { limiter: local, status: () => ({ backend: 'memory' }) };
+  const redis = connectRedis(config.REDIS_URL);
+  const limiter = new FallbackRateLimiter(redis, new RedisRateLimiter(redis), local, log);
+  return { limiter, status: () => limiter.status() };
 }
 
 export async function startGateway(config: Config, log: Logger): Promise<Gateway> {
-  const auth = await resolveAuth(config, log);
+  const { auth, usage: sink } = await resolveAuth(config, log);
   const upstream = new UpstreamProxy({
     url: config.UPSTREAM_URL,
     apiKey: config.UPSTREAM_API_KEY,
     headersTimeoutMs: config.UPSTREAM_TIMEOUT * 1000,
     maxBodyBytes: config.MAX_REQUEST_BODY_BYTES,
   });
+  const { limiter, status: limiterStatus } = createLimiter(config, log);
+  const ledger = sink ? new UsageLedger() : null;
+  const flusher = sink && ledger
+    ? new UsageFlusher(ledger, sink, { intervalMs: config.USAGE_FLUSH_INTERVAL * 1000, instance: config.INSTANCE_ID, log })
+    : null;
+
   const app = buildApp({
     auth,
     upstream,
     log,
     cacheTtlSeconds: config.API_KEY_CACHE_DURATION,
     adminApiKey: config.ADMIN_API_KEY,
+    limiter,
+    rateLimitWindowMs: config.RATE_LIMIT_WINDOW * 1000,
+    usage: ledger,
+    maxBodyBytes: config.MAX_REQUEST_BODY_BYTES,
+    statusExtras: () => ({
+      rate_limiter: limiterStatus(),
+      usage: flusher ? { pending_keys: flusher.pendingKeys, flush_failures: flusher.failures } : null,
+    }),
   });
   const ready = auth.store ? auth.store.start() : Promise.resolve();
+  flusher?.start();
 
   const server = createServer(app.callback());
   await new Promise<void>((resolve, reject) => {
@@ -90,22 +131,24 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
-  log.info({ url, mode: auth.mode, upstream: config.UPSTREAM_URL }, 'gateway listening');
+  log.info({ url, mode: auth.mode, upstream: config.UPSTREAM_URL, rate_limiter: limiterStatus().backend }, 'gateway listening');
 
   let closing: Promise<void> | null = null;
+  // Stop accepting, let requests in flight finish (bounded by SHUTDOWN_GRACE), then flush usage.
   const close = (): Promise<void> => {
     closing ??= (async () => {
-      const graceMs = config.SHUTDOWN_GRACE * 1000;
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+      const timer = setTimeout(() => server.closeAllConnections(), config.SHUTDOWN_GRACE * 1000);
       await stopped;
       clearTimeout(timer);
+      await flusher?.stop();
       auth.store?.stop();
+      await limiter.close();
       await upstream.close();
     })();
     return closing;
   };
 
-  return { server, url, auth, ready, close };
+  return { server, url, auth, usage: flusher, ready, close };
 }

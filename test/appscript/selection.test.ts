@@ -147,6 +147,15 @@ describe('Rotate selected key', () => {
     expect(Math.abs(expiry - (Date.now() + 2 * HOUR_MS))).toBeLessThan(5_000);
   });
 
+  it('explains a bad ROTATE_GRACE_HOURS instead of guessing', async () => {
+    const env = await loadBuilt({ properties: { ROTATE_GRACE_HOURS: 'a day' } });
+    seed(env);
+    env.ss.select('API_Keys', 2);
+    env.call('rotateSelectedKey');
+    expect(env.ui.messages('alert')).toEqual(['Script property ROTATE_GRACE_HOURS must be a number of hours >= 0, not "a day".']);
+    expect(env.ss.writes).toEqual([]);
+  });
+
   it('never lengthens the old key, and the new key keeps the old expiry and policy columns', async () => {
     const env = await loadBuilt();
     const header = ['Client_Name', 'api_key', 'allowed_models', 'expires_at', 'requests', 'rate_limit', 'is_active', 'created_at', 'notes'];

@@ -56,7 +56,7 @@ describe('authentication', () => {
   });
 
   it('answers 401 missing_api_key with WWW-Authenticate when no key is sent', async () => {
-    for (const headers of [{}, { authorization: 'Basic Zm9vOmJhcg==' }, { authorization: 'Bearer   ' }]) {
+    for (const headers of [{}, { authorization: 'Basic Zm9vOmJhcg==' }, { authorization: 'Bearer   ' }] as Record<string, string>[]) {
       const res = await call('/v1/models', headers);
       expect(res.status).toBe(401);
       expect(res.headers.get('www-authenticate')).toBe('Bearer');

@@ -26,6 +26,13 @@ export function wallClock(ms: number, timeZone: string): Wall {
   return { year: part('year'), month: part('month'), day: part('day'), hour: part('hour'), minute: part('minute'), second: part('second') };
 }
 
+/** The instant at which clocks in `timeZone` show `local` (YYYY-MM-DDTHH:MM:SS; not in a DST gap). */
+export function instantOfWall(local: string, timeZone: string): number {
+  const guess = Date.parse(`${local}Z`);
+  const w = wallClock(guess, timeZone);
+  return guess - (Date.UTC(w.year, w.month - 1, w.day, w.hour, w.minute, w.second) - guess);
+}
+
 const SHEETS_EPOCH_MS = Date.UTC(1899, 11, 30);
 const DAY_MS = 86_400_000;
 

@@ -1,0 +1,59 @@
+// The rows the Apps Script writes must be rows the gateway accepts: run the menu actions in
+// the vm, read the tab as the Sheets API would hand it to the gateway, and parse it with the
+// gateway's own parser.
+
+import { createHash } from 'node:crypto';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parseKeyRows } from '../../server/keys/rows.ts';
+import { instantOfWall } from './fakes/values.ts';
+import { unformattedValues } from './sheet-api.ts';
+import { HOUR_MS, buildOnce, loadBuilt, shownKey } from './harness.ts';
+
+beforeAll(() => buildOnce());
+
+const sha256 = (key: string) => createHash('sha256').update(key, 'utf8').digest('hex');
+
+describe('rows written by the menu, read by the gateway (server/keys/rows.ts)', () => {
+  it.each(['Asia/Tokyo', 'America/New_York', 'UTC'])('are all accepted, with the right expiry, in %s', async (timeZone) => {
+    const env = await loadBuilt({ timeZone });
+    env.ui.confirm(false);
+    env.call('setupSheet');
+
+    env.ui.answer('Acme', '30', '2099-12-31');
+    env.call('generateKey');
+    const acmeKey = shownKey(env);
+    env.ui.answer('Beta', '', '2099-06-30 18:30');
+    env.call('generateKey');
+    const betaKey = shownKey(env);
+
+    env.ss.select('API_Keys', 2);
+    env.ui.confirm(true);
+    const rotatedAt = Date.now();
+    env.call('rotateSelectedKey');
+    const acmeNewKey = shownKey(env);
+
+    env.ss.select('API_Keys', 3);
+    env.ui.confirm(true);
+    env.call('revokeSelectedKey');
+    env.call('refreshUsage'); // adds the usage columns the gateway must ignore
+
+    const values = unformattedValues(env.ss.sheet('API_Keys'), timeZone);
+    expect(values.slice(1).every((row) => typeof row[2] === 'number')).toBe(true); // created_at as a serial
+    const { records, rejected } = parseKeyRows(values, { timeZone, defaultRateLimit: 60 });
+    expect(rejected).toEqual([]);
+    expect(records).toHaveLength(3);
+    const byHash = new Map(records.map((r) => [r.keyHash, r]));
+
+    const acmeOld = byHash.get(sha256(acmeKey));
+    expect(acmeOld).toMatchObject({ clientName: 'Acme', rateLimit: 30, isActive: true, row: 2, keyId: sha256(acmeKey).slice(0, 16) });
+    expect(Math.abs(acmeOld!.expiresAt! - (rotatedAt + 24 * HOUR_MS))).toBeLessThan(5_000);
+
+    const acmeNew = byHash.get(sha256(acmeNewKey));
+    expect(acmeNew).toMatchObject({ clientName: 'Acme', rateLimit: 30, isActive: true, row: 4 });
+    expect(acmeNew!.expiresAt).toBe(instantOfWall('2099-12-31T23:59:59', timeZone));
+
+    const beta = byHash.get(sha256(betaKey));
+    expect(beta).toMatchObject({ clientName: 'Beta', rateLimit: 60, isActive: false, row: 3 });
+    expect(beta!.expiresAt).toBe(instantOfWall('2099-06-30T18:30:00', timeZone));
+  });
+});
