@@ -36,6 +36,8 @@ export interface FakeVllm {
   server: Server;
   options: FakeVllmOptions;
   requests: SeenRequest[];
+  /** The exact bytes of the last few complete streams, oldest first. */
+  streams: string[];
   /** Streams whose client went away before the last chunk. */
   abortedStreams: number;
   completedStreams: number;
@@ -73,7 +75,7 @@ async function readBody(req: IncomingMessage): Promise<string> {
 
 export async function startFakeVllm(options: FakeVllmOptions = {}): Promise<FakeVllm> {
   const model = options.model ?? 'demo-model';
-  const state = { requests: [] as SeenRequest[], abortedStreams: 0, completedStreams: 0 };
+  const state = { requests: [] as SeenRequest[], streams: [] as string[], abortedStreams: 0, completedStreams: 0 };
 
   async function completion(req: IncomingMessage, res: ServerResponse, raw: string, chat: boolean): Promise<void> {
     let body: {
@@ -107,8 +109,11 @@ export async function startFakeVllm(options: FakeVllmOptions = {}): Promise<Fake
       if (!res.writableFinished) gone = true;
     });
     const chunkObject = chat ? 'chat.completion.chunk' : 'text_completion';
+    let sent = '';
     const send = (payload: unknown): void => {
-      res.write(`data: ${JSON.stringify(payload)}\n\n`);
+      const event = `data: ${JSON.stringify(payload)}\n\n`;
+      sent += event;
+      res.write(event);
     };
     for (let i = 0; i < n; i += 1) {
       if (gone) break;
@@ -128,6 +133,8 @@ export async function startFakeVllm(options: FakeVllmOptions = {}): Promise<Fake
     }
     if (body.stream_options?.include_usage) send({ id, object: chunkObject, created, model: body.model ?? model, choices: [], usage });
     res.end('data: [DONE]\n\n');
+    state.streams.push(`${sent}data: [DONE]\n\n`);
+    if (state.streams.length > 10) state.streams.shift();
     state.completedStreams += 1;
   }
 
@@ -157,6 +164,7 @@ export async function startFakeVllm(options: FakeVllmOptions = {}): Promise<Fake
     server,
     options,
     get requests() { return state.requests; },
+    get streams() { return state.streams; },
     get abortedStreams() { return state.abortedStreams; },
     get completedStreams() { return state.completedStreams; },
     close: () =>

@@ -15,10 +15,6 @@ export function isDate(value: unknown): value is Date {
   return value instanceof Date && !Number.isNaN(value.getTime());
 }
 
-export function isBlank(value: unknown): boolean {
-  return value === null || value === undefined || String(value).trim() === '';
-}
-
 /** A count read from a Usage cell; blanks and junk count as 0 rather than failing the sum. */
 export function countValue(value: unknown): number {
   const n = typeof value === 'number' ? value : Number(String(value).trim());

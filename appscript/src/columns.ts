@@ -6,7 +6,7 @@ type Sheet = GoogleAppsScript.Spreadsheet.Sheet;
 /** Normalised header name -> 1-based column. The first of duplicate headers wins. */
 export type Columns = Map<string, number>;
 
-export function normalizeHeader(value: unknown): string {
+function normalizeHeader(value: unknown): string {
   return String(value ?? '').trim().toLowerCase();
 }
 

@@ -2,9 +2,11 @@
 // gateway's contract (DESIGN.md, "The keys tab"); script properties can rename the tabs
 // the same way GOOGLE_SHEET_NAME / USAGE_SHEET_NAME do on the gateway.
 
+import { UserError } from './ui.ts';
+
 export const KEY_PREFIX = 'sk-convergence-';
 export const DEFAULT_RATE_LIMIT = 60;
-export const DEFAULT_GRACE_HOURS = 24;
+const DEFAULT_GRACE_HOURS = 24;
 export const LOCK_TIMEOUT_MS = 30_000;
 export const USAGE_TRIGGER_HOURS = 1;
 
@@ -31,7 +33,7 @@ export function settings(): Settings {
   const grace = text('ROTATE_GRACE_HOURS');
   const graceHours = grace === '' ? DEFAULT_GRACE_HOURS : Number(grace);
   if (!Number.isFinite(graceHours) || graceHours < 0) {
-    throw new Error(`Script property ROTATE_GRACE_HOURS must be a number of hours >= 0, not "${grace}".`);
+    throw new UserError(`Script property ROTATE_GRACE_HOURS must be a number of hours >= 0, not "${grace}".`);
   }
   return {
     keysSheet: text('KEYS_SHEET_NAME') || 'API_Keys',

@@ -5,11 +5,11 @@ const DIALOG_HEIGHT_PX = 300;
 
 const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
-export function escapeHtml(text: string): string {
+function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] ?? c);
 }
 
-export function keyDialogHtml(key: string, lines: readonly string[]): string {
+function keyDialogHtml(key: string, lines: readonly string[]): string {
   const paragraphs = lines.map((line) => `<p>${escapeHtml(line)}</p>`).join('\n');
   return `<!DOCTYPE html>
 <html><head><base target="_top"><style>

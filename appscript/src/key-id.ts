@@ -8,15 +8,15 @@ const KEY_ID_LENGTH = 16;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 /** Utilities.computeDigest returns signed bytes (-128..127); `& 0xff` makes them 0..255. */
-export function bytesToHex(bytes: readonly number[]): string {
+function bytesToHex(bytes: readonly number[]): string {
   return bytes.map((b) => ((b & 0xff) + 0x100).toString(16).slice(1)).join('');
 }
 
-export function sha256Hex(text: string): string {
+function sha256Hex(text: string): string {
   return bytesToHex(Utilities.computeDigest(Utilities.DigestAlgorithm.SHA_256, text, Utilities.Charset.UTF_8));
 }
 
-export function keyIdOf(key: string): string {
+function keyIdOf(key: string): string {
   return sha256Hex(key).slice(0, KEY_ID_LENGTH);
 }
 

@@ -7,7 +7,7 @@ import { HASH_HEADER } from './config.ts';
 type Sheet = GoogleAppsScript.Spreadsheet.Sheet;
 
 /** Tags our conditional-format rule (N(text) is 0) so a rerun finds and replaces it. */
-export const GREY_RULE_TAG = 'convergence-gateway:inactive-or-expired';
+const GREY_RULE_TAG = 'convergence-gateway:inactive-or-expired';
 const GREY_BACKGROUND = '#e0e0e0';
 const GREY_TEXT = '#757575';
 
@@ -44,7 +44,7 @@ export function applyKeyValidation(sheet: Sheet, columns: Columns): void {
  * The formula that is true on a key row the gateway refuses: inactive (is_active not
  * true/yes/1, as the gateway reads it) or expired (a date alone lasts through its day).
  */
-export function greyFormula(columns: Columns): string {
+function greyFormula(columns: Columns): string {
   const ref = (name: string) => `$${columnLetter(column(columns, name))}2`;
   const keyCells = columns.has(HASH_HEADER) ? `${ref('api_key')}&${ref(HASH_HEADER)}` : ref('api_key');
   const active = `LOWER(TRIM(${ref('is_active')}&""))`;

@@ -20,7 +20,7 @@ export function ensureKeysSheet(ss: Spreadsheet, name: string): { sheet: Sheet; 
   return { sheet, columns: ensureColumns(sheet, KEYS_HEADERS).columns };
 }
 
-export function readRow(sheet: Sheet, row: number): unknown[] {
+function readRow(sheet: Sheet, row: number): unknown[] {
   const width = sheet.getLastColumn();
   if (width === 0 || row > sheet.getLastRow()) return [];
   return sheet.getRange(row, 1, 1, width).getValues()[0] ?? [];

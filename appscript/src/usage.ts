@@ -1,7 +1,7 @@
 // Refresh usage: totals of the Usage tab per key, written beside each key. It recomputes
 // from every Usage row each time, so running it twice never counts anything twice.
 
-import { adjacentRuns, columnsOf, ensureColumns, type Columns } from './columns.ts';
+import { adjacentRuns, cell, columnsOf, ensureColumns, type Columns } from './columns.ts';
 import { countValue, timestampValue } from './cells.ts';
 import { USAGE_TOTAL_HEADERS, settings } from './config.ts';
 import { rowKeyId } from './key-id.ts';
@@ -17,17 +17,14 @@ interface Totals {
   completionTokens: number;
 }
 
-export function sumUsage(values: readonly unknown[][]): Map<string, Totals> {
+function sumUsage(values: readonly unknown[][]): Map<string, Totals> {
   const totals = new Map<string, Totals>();
   const [header = [], ...rows] = values;
   const columns = columnsOf(header);
-  const at = (row: readonly unknown[], name: string) => {
-    const column = columns.get(name);
-    return column === undefined ? '' : row[column - 1];
-  };
+  const at = (row: readonly unknown[], name: string) => cell(row, columns, name);
   if (rows.length > 0 && !columns.has('key_id')) throw new UserError('The usage tab has no key_id column.');
   for (const row of rows) {
-    const keyId = String(at(row, 'key_id') ?? '').trim().toLowerCase();
+    const keyId = String(at(row, 'key_id')).trim().toLowerCase();
     if (keyId === '') continue;
     const sum = totals.get(keyId) ?? { lastUsedAt: null, requests: 0, promptTokens: 0, completionTokens: 0 };
     const requests = countValue(at(row, 'requests'));
@@ -65,12 +62,12 @@ function writeTotals(sheet: Sheet, columns: Columns, totals: Map<string, Totals>
   return cellsByRow.filter((cells) => cells[1] !== '').length;
 }
 
-export interface RefreshResult {
+interface RefreshResult {
   keys: number;
   usageRows: number;
 }
 
-export function refreshUsageNow(): RefreshResult {
+function refreshUsageNow(): RefreshResult {
   const ss = SpreadsheetApp.getActiveSpreadsheet();
   const config = settings();
   return withDocumentLock(() => {

@@ -55,6 +55,7 @@ export class RedisRateLimiter implements RateLimiter {
  */
 export class FallbackRateLimiter implements RateLimiter {
   private downSince: number | null = null;
+  private closed = false;
   private probe: NodeJS.Timeout | null = null;
 
   constructor(
@@ -64,11 +65,12 @@ export class FallbackRateLimiter implements RateLimiter {
     private readonly log: Logger,
   ) {
     redis.on('error', (err: Error) => this.markDown(err));
-    redis.on('end', () => this.markDown(new Error('connection closed')));
+    redis.on('close', () => this.markDown(new Error('connection closed')));
   }
 
   async check(id: string, limit: number, windowMs: number): Promise<RateLimitDecision> {
-    if (this.downSince === null) {
+    // Still connecting at start: this replica's memory until Redis is ready (a failed connect warns via 'error').
+    if (this.downSince === null && this.redis.status === 'ready') {
       try {
         return await this.shared.check(id, limit, windowMs);
       } catch (err) {
@@ -87,7 +89,7 @@ export class FallbackRateLimiter implements RateLimiter {
   }
 
   private markDown(err: Error): void {
-    if (this.downSince !== null) return;
+    if (this.downSince !== null || this.closed) return;
     this.downSince = Date.now();
     this.log.warn({ error: err.message }, 'Redis unavailable: rate limits are per replica until it is back');
     this.probe = setInterval(() => {
@@ -106,6 +108,7 @@ export class FallbackRateLimiter implements RateLimiter {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     if (this.probe) clearInterval(this.probe);
     await this.shared.close();
     await this.local.close();
