@@ -16,6 +16,8 @@ export interface FakeVllmOptions {
   /** When set, requests must carry `Authorization: Bearer <apiKey>` (vLLM's --api-key). */
   apiKey?: string;
   model?: string;
+  /** Models listed by GET /v1/models (default: just `model`). */
+  models?: string[];
   /** Pause between streamed chunks. */
   chunkDelayMs?: number;
   /** Pause before response headers (to provoke gateway timeouts). */
@@ -148,7 +150,8 @@ export async function startFakeVllm(options: FakeVllmOptions = {}): Promise<Fake
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'GET' && path === '/health') return void res.writeHead(200).end();
     if (req.method === 'GET' && path === '/v1/models') {
-      return json(res, 200, { object: 'list', data: [{ id: model, object: 'model', created: 0, owned_by: 'vllm', max_model_len: 4096 }] });
+      const ids = options.models ?? [model];
+      return json(res, 200, { object: 'list', data: ids.map((id) => ({ id, object: 'model', created: 0, owned_by: 'vllm', max_model_len: 4096 })) });
     }
     if (req.method === 'POST' && path === '/v1/chat/completions') return completion(req, res, raw, true);
     if (req.method === 'POST' && path === '/v1/completions') return completion(req, res, raw, false);

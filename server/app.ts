@@ -6,7 +6,7 @@ import { proxy } from './http/proxy.ts';
 import { rateLimit } from './http/ratelimit.ts';
 import { gatewayRoutes } from './http/routes.ts';
 import type { AuthState } from './http/state.ts';
-import type { RateLimiter } from './ratelimit/types.ts';
+import type { RateLimiter, TokenLimiter } from './ratelimit/types.ts';
 import type { UpstreamProxy } from './upstream/proxy.ts';
 import type { UsageLedger } from './usage/ledger.ts';
 
@@ -17,6 +17,7 @@ export interface AppDeps {
   cacheTtlSeconds: number;
   adminApiKey: string | undefined;
   limiter: RateLimiter;
+  tokenLimiter: TokenLimiter;
   rateLimitWindowMs: number;
   usage: UsageLedger | null;
   maxBodyBytes: number;
@@ -42,7 +43,9 @@ export function buildApp(deps: AppDeps): Koa {
   app.use(boundary(deps.log));
   app.use(routes.routes());
   app.use(authenticate(deps.auth, deps.log, now));
-  app.use(rateLimit(deps.limiter, deps.rateLimitWindowMs, deps.usage));
-  app.use(proxy(deps.upstream, deps.usage, deps.maxBodyBytes));
+  app.use(rateLimit(deps.limiter, deps.tokenLimiter, deps.rateLimitWindowMs, deps.usage));
+  app.use(
+    proxy({ upstream: deps.upstream, usage: deps.usage, tokens: deps.tokenLimiter, windowMs: deps.rateLimitWindowMs, maxBodyBytes: deps.maxBodyBytes }),
+  );
   return app;
 }

@@ -10,9 +10,11 @@ import { FileKeySource } from './keys/file-source.ts';
 import { SheetsKeySource } from './keys/sheets-source.ts';
 import { KeyStore } from './keys/store.ts';
 import type { KeySource } from './keys/types.ts';
+import { RedisHealth } from './ratelimit/health.ts';
 import { MemoryRateLimiter } from './ratelimit/memory.ts';
-import { connectRedis, FallbackRateLimiter, RedisRateLimiter } from './ratelimit/redis.ts';
-import type { LimiterStatus, RateLimiter } from './ratelimit/types.ts';
+import { connectRedis, FallbackRateLimiter, FallbackTokenLimiter, RedisRateLimiter, RedisTokenLimiter } from './ratelimit/redis.ts';
+import { MemoryTokenLimiter } from './ratelimit/tokens-memory.ts';
+import type { LimiterStatus, RateLimiter, TokenLimiter } from './ratelimit/types.ts';
 import { UpstreamProxy } from './upstream/proxy.ts';
 import { usageFileFor } from './usage/columns.ts';
 import { UsageFlusher } from './usage/flusher.ts';
@@ -80,12 +82,28 @@ async function resolveAuth(config: Config, log: Logger): Promise<{ auth: AuthSta
   return { auth: { mode: choice.source.kind === 'file' ? 'file' : 'google_sheets', reason: null, store }, usage: choice.usage };
 }
 
-function createLimiter(config: Config, log: Logger): { limiter: RateLimiter; status: () => LimiterStatus } {
-  const local = new MemoryRateLimiter();
-  if (!config.REDIS_URL) return { limiter: local, status: () => ({ backend: 'memory' }) };
+interface Limiters {
+  requests: RateLimiter;
+  tokens: TokenLimiter;
+  status: () => LimiterStatus;
+  close: () => Promise<void>;
+}
+
+/** In memory, or in Redis with this replica's memory as the fallback while Redis is away. */
+function createLimiters(config: Config, log: Logger): Limiters {
+  const requests = new MemoryRateLimiter();
+  const tokens = new MemoryTokenLimiter();
+  if (!config.REDIS_URL) {
+    return { requests, tokens, status: () => ({ backend: 'memory' }), close: async () => undefined };
+  }
   const redis = connectRedis(config.REDIS_URL);
-  const limiter = new FallbackRateLimiter(redis, new RedisRateLimiter(redis), local, log);
-  return { limiter, status: () => limiter.status() };
+  const health = new RedisHealth(redis, log);
+  return {
+    requests: new FallbackRateLimiter(health, new RedisRateLimiter(redis), requests),
+    tokens: new FallbackTokenLimiter(health, new RedisTokenLimiter(redis), tokens),
+    status: () => health.status(),
+    close: async () => health.close(),
+  };
 }
 
 export async function startGateway(config: Config, log: Logger): Promise<Gateway> {
@@ -96,7 +114,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     headersTimeoutMs: config.UPSTREAM_TIMEOUT * 1000,
     maxBodyBytes: config.MAX_REQUEST_BODY_BYTES,
   });
-  const { limiter, status: limiterStatus } = createLimiter(config, log);
+  const limiters = createLimiters(config, log);
   const ledger = sink ? new UsageLedger() : null;
   const flusher = sink && ledger
     ? new UsageFlusher(ledger, sink, { intervalMs: config.USAGE_FLUSH_INTERVAL * 1000, instance: config.INSTANCE_ID, log })
@@ -108,12 +126,13 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     log,
     cacheTtlSeconds: config.API_KEY_CACHE_DURATION,
     adminApiKey: config.ADMIN_API_KEY,
-    limiter,
+    limiter: limiters.requests,
+    tokenLimiter: limiters.tokens,
     rateLimitWindowMs: config.RATE_LIMIT_WINDOW * 1000,
     usage: ledger,
     maxBodyBytes: config.MAX_REQUEST_BODY_BYTES,
     statusExtras: () => ({
-      rate_limiter: limiterStatus(),
+      rate_limiter: limiters.status(),
       usage: flusher ? { pending_keys: flusher.pendingKeys, flush_failures: flusher.failures } : null,
     }),
   });
@@ -131,7 +150,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
-  log.info({ url, mode: auth.mode, upstream: config.UPSTREAM_URL, rate_limiter: limiterStatus().backend }, 'gateway listening');
+  log.info({ url, mode: auth.mode, upstream: config.UPSTREAM_URL, rate_limiter: limiters.status().backend }, 'gateway listening');
 
   let closing: Promise<void> | null = null;
   // Stop accepting, let requests in flight finish (bounded by SHUTDOWN_GRACE), then flush usage.
@@ -144,7 +163,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       clearTimeout(timer);
       await flusher?.stop();
       auth.store?.stop();
-      await limiter.close();
+      await limiters.close();
       await upstream.close();
     })();
     return closing;

@@ -36,3 +36,70 @@ return {admitted, limit - count, reset}
 
 /** SHA-1 of the script, as EVALSHA names it; pinned by a test so a change is deliberate. */
 export const SLIDING_WINDOW_SHA = createHash('sha1').update(SLIDING_WINDOW_LUA).digest('hex');
+
+/**
+ * Token window, check half: may this key spend more tokens now? Read-only but for pruning.
+ * Entries are sorted-set members "<nonce>:<tokens>" scored by time; a companion counter holds
+ * their sum so a check is O(entries leaving the window), not O(window).
+ */
+export const TOKEN_CHECK_LUA = `
+-- KEYS[1]  sorted set of spends: member = "<nonce>:<tokens>", score = time in ms
+-- KEYS[2]  the sum of the tokens in KEYS[1]
+-- ARGV[1]  window length in ms
+-- ARGV[2]  limit: tokens per window
+local window = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- Subtract the spends leaving the window from the sum, then forget them.
+local leaving = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local freed = 0
+for _, member in ipairs(leaving) do
+  freed = freed + tonumber(string.match(member, ':(%d+)$'))
+end
+if freed > 0 then
+  redis.call('DECRBY', KEYS[2], freed)
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+end
+local used = tonumber(redis.call('GET', KEYS[2]) or '0')
+-- The counter can outlive its set only through expiry races: an empty set means nothing is spent.
+if redis.call('ZCARD', KEYS[1]) == 0 or used < 0 then
+  redis.call('DEL', KEYS[2])
+  used = 0
+end
+local spends = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+if used < limit then
+  -- Admitted. Reset: time until the oldest spend leaves the window.
+  local reset = 0
+  if spends[2] then reset = tonumber(spends[2]) + window - now end
+  return {1, limit - used, reset}
+end
+-- Denied: walk the spends oldest first until enough would have left to go below the limit.
+local gone = 0
+for i = 1, #spends, 2 do
+  gone = gone + tonumber(string.match(spends[i], ':(%d+)$'))
+  if used - gone < limit then
+    return {0, 0, tonumber(spends[i + 1]) + window - now}
+  end
+end
+return {0, 0, window}
+`;
+
+/** Token window, record half: adds what an answer spent, after it was answered. */
+export const TOKEN_RECORD_LUA = `
+-- KEYS[1]  sorted set of spends, KEYS[2] their sum (as in the check script)
+-- ARGV[1]  window length in ms
+-- ARGV[2]  member "<nonce>:<tokens>"
+-- ARGV[3]  tokens spent
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now, ARGV[2])
+redis.call('INCRBY', KEYS[2], tonumber(ARGV[3]))
+-- Both keys vanish once the newest spend has left the window.
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]))
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[1]))
+return 1
+`;
+
+export const TOKEN_CHECK_SHA = createHash('sha1').update(TOKEN_CHECK_LUA).digest('hex');
+export const TOKEN_RECORD_SHA = createHash('sha1').update(TOKEN_RECORD_LUA).digest('hex');

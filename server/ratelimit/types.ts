@@ -2,9 +2,9 @@
 export interface RateLimitDecision {
   allowed: boolean;
   limit: number;
-  /** Requests still admitted in the current window after this one. */
+  /** Requests (or tokens) still admitted in the current window. */
   remaining: number;
-  /** Milliseconds until the oldest request in the window leaves it (a slot frees); 0 when the window is empty. */
+  /** Milliseconds until the window frees enough (a slot, or enough tokens); 0 when nothing is held. */
   resetMs: number;
 }
 
@@ -14,6 +14,16 @@ export interface RateLimitDecision {
  */
 export interface RateLimiter {
   check(id: string, limit: number, windowMs: number): Promise<RateLimitDecision>;
+  close(): Promise<void>;
+}
+
+/**
+ * Tokens per sliding window. A request is admitted while fewer than `limit` tokens were spent in
+ * the window; what an answer spends is recorded after it (its size is unknown before).
+ */
+export interface TokenLimiter {
+  check(id: string, limit: number, windowMs: number): Promise<RateLimitDecision>;
+  record(id: string, tokens: number, windowMs: number): Promise<void>;
   close(): Promise<void>;
 }
 

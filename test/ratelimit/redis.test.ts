@@ -16,7 +16,7 @@ beforeAll(async () => {
   limiter = new RedisRateLimiter(redis);
 });
 afterAll(async () => {
-  await limiter.close();
+  redis.disconnect();
   await server.stop();
 });
 
@@ -47,7 +47,7 @@ describe('the Redis sliding-window script', () => {
     const remaining = results.filter((r) => r.allowed).map((r) => r.remaining).sort((a, b) => a - b);
     expect(remaining).toEqual(Array.from({ length: 13 }, (_, i) => i));
     for (const r of results.filter((x) => !x.allowed)) expect(r.resetMs).toBeGreaterThan(4_000);
-    await other.close();
+    otherConnection.disconnect();
   });
 
   it('slides: a slot frees exactly when the oldest request leaves the window; rejections do not count', async () => {
