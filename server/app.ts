@@ -1,5 +1,6 @@
 import Koa from 'koa';
 import type { Logger } from 'pino';
+import type { GatewayMetrics } from './metrics/metrics.ts';
 import { authenticate } from './http/authenticate.ts';
 import { boundary } from './http/boundary.ts';
 import { proxy } from './http/proxy.ts';
@@ -21,6 +22,9 @@ export interface AppDeps {
   rateLimitWindowMs: number;
   usage: UsageLedger | null;
   maxBodyBytes: number;
+  metrics: GatewayMetrics | null;
+  /** Serve /metrics on the gateway's port (behind ADMIN_API_KEY) rather than a port of its own. */
+  metricsOnPublicPort: boolean;
   /** Extra /auth/status fields from the rate limiter and usage flusher. */
   statusExtras?: () => Record<string, unknown>;
   now?: () => number;
@@ -38,9 +42,10 @@ export function buildApp(deps: AppDeps): Koa {
     cacheTtlSeconds: deps.cacheTtlSeconds,
     adminApiKey: deps.adminApiKey,
     statusExtras: deps.statusExtras,
+    metrics: deps.metricsOnPublicPort ? deps.metrics : null,
   });
 
-  app.use(boundary(deps.log));
+  app.use(boundary(deps.log, deps.metrics));
   app.use(routes.routes());
   app.use(authenticate(deps.auth, deps.log, now));
   app.use(rateLimit(deps.limiter, deps.tokenLimiter, deps.rateLimitWindowMs, deps.usage));

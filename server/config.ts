@@ -7,6 +7,12 @@ import { DEFAULT_CACHE_TTL_SECONDS } from './keys/store.ts';
 export const DEFAULT_MAX_BODY_BYTES = 25 * 1024 * 1024;
 export const DEFAULT_UPSTREAM_TIMEOUT_SECONDS = 600;
 export const DEFAULT_SHUTDOWN_GRACE_SECONDS = 30;
+/** Node's own default: headers larger than this get 431. */
+export const DEFAULT_MAX_HEADER_BYTES = 16 * 1024;
+/** A client must send its request headers within this time (slowloris). */
+export const DEFAULT_CLIENT_HEADERS_TIMEOUT_SECONDS = 15;
+/** ... and its whole request, body included, within this time; answers (streams) are not limited. */
+export const DEFAULT_CLIENT_REQUEST_TIMEOUT_SECONDS = 120;
 
 const bool = z
   .string()
@@ -49,6 +55,11 @@ const schema = z.object({
   MAX_REQUEST_BODY_BYTES: int(1).default(DEFAULT_MAX_BODY_BYTES),
   SHUTDOWN_GRACE: z.coerce.number().min(0).default(DEFAULT_SHUTDOWN_GRACE_SECONDS),
   INSTANCE_ID: z.string().trim().min(1).default(hostname()),
+  METRICS_PORT: int(0).max(65535).optional(),
+  METRICS_HOST: z.string().trim().min(1).default('127.0.0.1'),
+  MAX_HEADER_BYTES: int(1024).default(DEFAULT_MAX_HEADER_BYTES),
+  CLIENT_HEADERS_TIMEOUT: z.coerce.number().positive().default(DEFAULT_CLIENT_HEADERS_TIMEOUT_SECONDS),
+  CLIENT_REQUEST_TIMEOUT: z.coerce.number().positive().default(DEFAULT_CLIENT_REQUEST_TIMEOUT_SECONDS),
 });
 
 export type Config = z.infer<typeof schema>;

@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import { GatewayMetrics } from './metrics/metrics.ts';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { buildApp } from './app.ts';
@@ -29,6 +30,7 @@ export interface Gateway {
   url: string;
   auth: AuthState;
   usage: UsageFlusher | null;
+  metricsServer: Server | null;
   /** Settles when the first key load has been tried (it may have failed and be retrying). */
   ready: Promise<void>;
   close(): Promise<void>;
@@ -106,6 +108,16 @@ function createLimiters(config: Config, log: Logger): Limiters {
   };
 }
 
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
 export async function startGateway(config: Config, log: Logger): Promise<Gateway> {
   const { auth, usage: sink } = await resolveAuth(config, log);
   const upstream = new UpstreamProxy({
@@ -120,6 +132,20 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     ? new UsageFlusher(ledger, sink, { intervalMs: config.USAGE_FLUSH_INTERVAL * 1000, instance: config.INSTANCE_ID, log })
     : null;
 
+  const metrics = new GatewayMetrics({
+    keys: auth.store
+      ? () => {
+          const s = auth.store!.status();
+          const age = s.lastRefreshAt ? (Date.now() - Date.parse(s.lastRefreshAt)) / 1000 : null;
+          return { loaded: s.keysLoaded, rejected: s.rowsRejected, ageSeconds: age };
+        }
+      : undefined,
+    usagePendingKeys: flusher ? () => flusher.pendingKeys : undefined,
+    redisUp: config.REDIS_URL ? () => (limiters.status().redis === 'ok' ? 1 : 0) : undefined,
+  });
+  auth.store?.onLoadResult((ok) => metrics.keyReloads.inc({ result: ok ? 'success' : 'failure' }));
+  if (flusher) flusher.onResult = (ok) => metrics.usageFlushes.inc({ result: ok ? 'success' : 'failure' });
+
   const app = buildApp({
     auth,
     upstream,
@@ -131,6 +157,8 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     rateLimitWindowMs: config.RATE_LIMIT_WINDOW * 1000,
     usage: ledger,
     maxBodyBytes: config.MAX_REQUEST_BODY_BYTES,
+    metrics,
+    metricsOnPublicPort: config.METRICS_PORT === undefined,
     statusExtras: () => ({
       rate_limiter: limiters.status(),
       usage: flusher ? { pending_keys: flusher.pendingKeys, flush_failures: flusher.failures } : null,
@@ -139,14 +167,26 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const ready = auth.store ? auth.store.start() : Promise.resolve();
   flusher?.start();
 
-  const server = createServer(app.callback());
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.PORT, config.HOST, () => {
-      server.off('error', reject);
-      resolve();
+  const server = createServer(
+    {
+      maxHeaderSize: config.MAX_HEADER_BYTES,
+      headersTimeout: config.CLIENT_HEADERS_TIMEOUT * 1000,
+      requestTimeout: config.CLIENT_REQUEST_TIMEOUT * 1000,
+      // How often Node looks for clients over those timeouts.
+      connectionsCheckingInterval: Math.min(1_000, config.CLIENT_HEADERS_TIMEOUT * 500),
+    },
+    app.callback(),
+  );
+  await listen(server, config.PORT, config.HOST);
+  let metricsServer: Server | null = null;
+  if (config.METRICS_PORT !== undefined) {
+    metricsServer = createServer((req, res) => {
+      if (req.url !== '/metrics') return void res.writeHead(404).end();
+      metrics.render().then(({ contentType, body }) => res.writeHead(200, { 'content-type': contentType }).end(body));
     });
-  });
+    await listen(metricsServer, config.METRICS_PORT, config.METRICS_HOST);
+    log.info({ address: metricsServer.address() }, 'metrics listening');
+  }
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
@@ -164,10 +204,11 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       await flusher?.stop();
       auth.store?.stop();
       await limiters.close();
+      metricsServer?.close();
       await upstream.close();
     })();
     return closing;
   };
 
-  return { server, url, auth, usage: flusher, ready, close };
+  return { server, url, auth, usage: flusher, metricsServer, ready, close };
 }

@@ -11,9 +11,10 @@ import { TableError, type ApplyResult, type InitResult, type KeyTable, type Tabl
 const CALL = { timeout: SHEETS_REQUEST_TIMEOUT_MS, retry: false };
 const INPUT = 'USER_ENTERED';
 
-interface HeaderWrite {
+/** One range of a values.update / values.batchUpdate. */
+interface RangeWrite {
   range: string;
-  values: string[][];
+  values: Array<Array<string | number | boolean>>;
 }
 
 /** The keys tab of a Google Sheet, read through the gateway's own adapter and written with the Sheets API. */
@@ -59,10 +60,10 @@ export class SheetsKeyTable implements KeyTable {
     const added = missingColumns(header, change);
     const columns = [...header, ...added];
     const zone = base.timeZone;
-    const headerWrite: HeaderWrite | null = added.length
+    const headerWrite: RangeWrite | null = added.length
       ? { range: tabRange(this.tab, `${columnLetters(header.length + 1)}1:${columnLetters(columns.length)}1`), values: [added] }
       : null;
-    const cellWrites = (change.updates ?? []).flatMap((u) =>
+    const cellWrites: RangeWrite[] = (change.updates ?? []).flatMap((u) =>
       positioned(columns, u.cells).map(([index, cell]) => ({
         range: tabRange(this.tab, `${columnLetters(index + 1)}${u.row}`),
         values: [[sheetsCell(cell, zone)]],
@@ -71,7 +72,7 @@ export class SheetsKeyTable implements KeyTable {
     const appends = (change.appends ?? []).map((cells) => rowFor(columns, cells, (c) => sheetsCell(c, zone), '' as string | number | boolean));
     const appendedRows: number[] = [];
     try {
-      let batch: HeaderWrite[] | typeof cellWrites = cellWrites;
+      let batch = cellWrites;
       if (appends.length) {
         // New rows go in by append, which never overwrites a row someone added meanwhile; the
         // columns they need must exist first.
@@ -119,7 +120,7 @@ export class SheetsKeyTable implements KeyTable {
       for (const t of create) lines.push(`created tab ${t.title}`);
     }
     const got = await this.api.spreadsheets.values.batchGet({ spreadsheetId: id, ranges: tabs.map((t) => tabRange(t.title, '1:2')) }, CALL);
-    const writes: HeaderWrite[] = [];
+    const writes: RangeWrite[] = [];
     let changedKeys = false;
     tabs.forEach((t, i) => {
       const values = (got.data.valueRanges?.[i]?.values ?? []) as unknown[][];

@@ -1,5 +1,6 @@
 import type { Context, Next } from 'koa';
 import type { Logger } from 'pino';
+import type { GatewayMetrics } from '../metrics/metrics.ts';
 import { GatewayError } from './errors.ts';
 import type { RequestState } from './state.ts';
 
@@ -8,7 +9,7 @@ import type { RequestState } from './state.ts';
  * is logged and answered 500 without detail. Once the proxy has sent headers, a failure can
  * only close the connection.
  */
-export function boundary(log: Logger) {
+export function boundary(log: Logger, metrics: GatewayMetrics | null) {
   return async function boundaryMiddleware(ctx: Context, next: Next): Promise<void> {
     const started = performance.now();
     const state = ctx.state as RequestState;
@@ -27,12 +28,15 @@ export function boundary(log: Logger) {
         state.outcome = error.code;
       }
     }
+    const status = state.sentStatus ?? ctx.status;
+    const ms = performance.now() - started;
+    metrics?.observe(status, state.key?.clientName ?? '', state.outcome, ms / 1000);
     log.info(
       {
         method: ctx.method,
         path: ctx.path,
-        status: state.sentStatus ?? ctx.status,
-        ms: Math.round((performance.now() - started) * 100) / 100,
+        status,
+        ms: Math.round(ms * 100) / 100,
         key_id: state.key?.keyId ?? state.keyId,
         client: state.key?.clientName,
         outcome: state.outcome,

@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import type { Logger } from 'pino';
+import type { GatewayMetrics } from '../metrics/metrics.ts';
 import { GatewayError } from './errors.ts';
 import { requireAdmin } from './authenticate.ts';
 import type { AuthState } from './state.ts';
@@ -11,6 +12,8 @@ export interface RouteDeps {
   adminApiKey: string | undefined;
   /** Extra fields for /auth/status from other capabilities (rate limiter, usage). */
   statusExtras?: () => Record<string, unknown>;
+  /** Served at /metrics behind ADMIN_API_KEY; null when metrics have their own port. */
+  metrics: GatewayMetrics | null;
 }
 
 /** The gateway's own endpoints; everything else falls through to the proxy. */
@@ -41,6 +44,15 @@ export function gatewayRoutes(deps: RouteDeps): Router {
   });
 
   const admin = requireAdmin(deps.adminApiKey);
+  // Never proxied: vLLM's own /metrics is not for API clients.
+  router.get('/metrics', async (ctx, next) => {
+    if (!deps.metrics) throw new GatewayError('not_found');
+    await admin(ctx, next);
+  }, async (ctx) => {
+    const { contentType, body } = await deps.metrics!.render();
+    ctx.type = contentType;
+    ctx.body = body;
+  });
   router.all('/admin/reload-keys', admin, async (ctx) => {
     if (ctx.method !== 'GET' && ctx.method !== 'POST') throw new GatewayError('not_found');
     if (auth.store === null) throw new GatewayError('key_store_unavailable', `There is no key source to reload (mode ${auth.mode}).`);

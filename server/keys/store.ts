@@ -48,7 +48,7 @@ export class KeyStore {
   private loads = 0;
   private failures = 0;
   private stopped = false;
-  private readonly listeners: Array<(keys: KeySet) => void> = [];
+  private readonly listeners: Array<(ok: boolean) => void> = [];
 
   constructor(private readonly opts: KeyStoreOptions) {
     this.log = opts.log;
@@ -86,8 +86,8 @@ export class KeyStore {
     return this.current;
   }
 
-  /** Called with every newly loaded key set (rate limiters pick up changed limits). */
-  onLoad(listener: (keys: KeySet) => void): void {
+  /** Told of every load's result (metrics count reloads). */
+  onLoadResult(listener: (ok: boolean) => void): void {
     this.listeners.push(listener);
   }
 
@@ -140,7 +140,7 @@ export class KeyStore {
         { source: this.opts.source.description, keys_loaded: keys.byHash.size, rows_rejected: parsed.rejected.length, ms: this.now() - started },
         'key set loaded',
       );
-      for (const listener of this.listeners) listener(keys);
+      for (const listener of this.listeners) listener(true);
       return keys;
     } catch (err) {
       this.failures += 1;
@@ -152,6 +152,7 @@ export class KeyStore {
         this.current ? 'key reload failed: serving the last good key set' : 'key load failed: answering 503 until a load succeeds',
       );
       this.scheduleRetry(delay);
+      for (const listener of this.listeners) listener(false);
       throw err;
     }
   }

@@ -24,6 +24,8 @@ export class UsageFlusher {
   private stopped = false;
   failures = 0;
   flushes = 0;
+  /** Told of every flush that wrote or failed (metrics). */
+  onResult: (ok: boolean) => void = () => undefined;
 
   constructor(
     private readonly ledger: UsageLedger,
@@ -79,6 +81,7 @@ export class UsageFlusher {
       this.flushes += 1;
       this.consecutiveFailures = 0;
       this.opts.log.info({ rows: entries.length, sink: this.sink.description }, 'usage flushed');
+      this.onResult(true);
       return true;
     } catch (err) {
       this.ledger.restore(entries);
@@ -87,6 +90,7 @@ export class UsageFlusher {
       const retryMs = Math.min(this.opts.intervalMs, RETRY_INITIAL_MS * 2 ** (this.consecutiveFailures - 1));
       this.opts.log.error({ error: (err as Error).message, pending_keys: this.ledger.pendingKeys, retry_in_ms: retryMs }, 'usage flush failed; counts kept');
       if (!this.stopped) this.schedule(retryMs);
+      this.onResult(false);
       return false;
     }
   }
