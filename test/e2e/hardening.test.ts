@@ -138,6 +138,7 @@ describe('hardening', () => {
 
     // Warm-up: JIT, pools and the allocator's arenas reach their working size (RSS grows ~70 MB here once).
     await round(5_000);
+    await eventually(() => stack!.vllm.abortedStreams === 500, 'warm-up aborts reached upstream', 10_000);
     gc();
     const rssBefore = process.memoryUsage().rss;
     const heapBefore = process.memoryUsage().heapUsed;
