@@ -16,9 +16,12 @@ export const USAGE_HEADERS = [
 ] as const;
 /** Columns refreshUsage keeps on the keys tab, in this order when it creates them. */
 export const USAGE_TOTAL_HEADERS = ['last_used_at', 'requests', 'prompt_tokens', 'completion_tokens'] as const;
-/** Optional columns of hashed keys (a later gateway feature): the row holds no api_key. */
+/** Columns of a hashed row (DESIGN.md, optional policy columns): the row holds no api_key. */
 export const HASH_HEADER = 'api_key_sha256';
+/** Informational: `sk-convergence-…abcd`, so admins can tell hashed keys apart. The gateway ignores it. */
 export const HINT_HEADER = 'key_hint';
+/** The keys tab's headers when new keys are stored hashed, in this order when created. */
+export const HASHED_KEYS_HEADERS = [...KEYS_HEADERS, HASH_HEADER, HINT_HEADER] as const;
 
 export interface Settings {
   keysSheet: string;

@@ -1,5 +1,7 @@
 // The one dialog that shows a new key. Everything interpolated is escaped.
 
+import { maskKey } from './cells.ts';
+
 const DIALOG_WIDTH_PX = 480;
 const DIALOG_HEIGHT_PX = 300;
 
@@ -45,4 +47,9 @@ selectKey();
 export function showKeyDialog(ui: GoogleAppsScript.Base.Ui, title: string, key: string, lines: readonly string[]): void {
   const output = HtmlService.createHtmlOutput(keyDialogHtml(key, lines)).setWidth(DIALOG_WIDTH_PX).setHeight(DIALOG_HEIGHT_PX);
   ui.showModalDialog(output, title);
+}
+
+/** The dialog line for a key stored hashed: it can never be shown again. */
+export function hashedKeyNote(key: string): string {
+  return `The sheet keeps only this key's SHA-256 (api_key_sha256) and the hint ${maskKey(key)}: nobody can see the key again, not even you.`;
 }

@@ -1,7 +1,9 @@
 import { DEFAULT_RATE_LIMIT, KEY_PREFIX, settings } from './config.ts';
 import { formatInZone } from './dates.ts';
-import { showKeyDialog } from './dialog.ts';
+import { hashedKeyNote, showKeyDialog } from './dialog.ts';
+import { storeKeyHashes } from './hash-setting.ts';
 import { parseClientName, parseExpiry, parseRateLimit } from './input.ts';
+import { keyCells } from './key-id.ts';
 import { withDocumentLock } from './lock.ts';
 import { appendKeyRow, ensureKeysSheet } from './sheets.ts';
 import { ask, runAction } from './ui.ts';
@@ -13,6 +15,7 @@ export function generateKey(): void {
     const ui = SpreadsheetApp.getUi();
     const ss = SpreadsheetApp.getActiveSpreadsheet();
     const { keysSheet } = settings();
+    const hashed = storeKeyHashes();
     const timeZone = ss.getSpreadsheetTimeZone();
 
     const client = ask(ui, TITLE, 'Client name (required): who the key is for.', parseClientName);
@@ -30,9 +33,9 @@ export function generateKey(): void {
 
     const key = KEY_PREFIX + Utilities.getUuid();
     const row = withDocumentLock(() => {
-      const { sheet, columns } = ensureKeysSheet(ss, keysSheet);
+      const { sheet, columns } = ensureKeysSheet(ss, keysSheet, hashed);
       return appendKeyRow(sheet, columns, [], {
-        api_key: key,
+        ...keyCells(key, hashed),
         client_name: client.value,
         created_at: new Date(),
         expires_at: expiry.value ?? '',
@@ -45,6 +48,7 @@ export function generateKey(): void {
       `Client: ${client.value} (row ${row} of ${keysSheet})`,
       `Rate limit: ${limit.value} requests per window`,
       expiry.value ? `Expires: ${formatInZone(expiry.value, timeZone)} (${timeZone})` : 'Expires: never',
+      ...(hashed ? [hashedKeyNote(key)] : []),
     ]);
   });
 }

@@ -7,4 +7,5 @@ export { revokeSelectedKey } from './revoke.ts';
 export { rotateSelectedKey } from './rotate.ts';
 export { refreshUsage } from './usage.ts';
 export { setupSheet } from './setup.ts';
+export { toggleStoreKeyHashes } from './hash-toggle.ts';
 export { installHourlyUsageTrigger, removeHourlyUsageTrigger } from './triggers.ts';

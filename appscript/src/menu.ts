@@ -1,7 +1,19 @@
+import { hashSettingCaption, storeKeyHashes } from './hash-setting.ts';
 import { MENU_TITLE } from './ui.ts';
 
-/** Simple trigger: adds the menu. It may run without authorization, so it only builds the menu. */
-export function onOpen(_event?: GoogleAppsScript.Events.SheetsOnOpen): void {
+/** The toggle's caption shows the setting; where properties cannot be read, a neutral one. */
+function hashToggleCaption(event?: { authMode?: unknown }): string {
+  // An add-on's onOpen in AuthMode.NONE may not touch PropertiesService.
+  if (event && event.authMode === ScriptApp.AuthMode.NONE) return hashSettingCaption(null);
+  try {
+    return hashSettingCaption(storeKeyHashes());
+  } catch {
+    return hashSettingCaption(null);
+  }
+}
+
+/** Builds the menu; adding it again (after a toggle) replaces the one shown. */
+export function addMenu(event?: { authMode?: unknown }): void {
   SpreadsheetApp.getUi()
     .createMenu(MENU_TITLE)
     .addItem('Generate key...', 'generateKey')
@@ -10,7 +22,14 @@ export function onOpen(_event?: GoogleAppsScript.Events.SheetsOnOpen): void {
     .addSeparator()
     .addItem('Refresh usage', 'refreshUsage')
     .addItem('Set up sheet', 'setupSheet')
+    .addSeparator()
+    .addItem(hashToggleCaption(event), 'toggleStoreKeyHashes')
     .addToUi();
+}
+
+/** Simple trigger: adds the menu. It may run without authorization, so it only builds the menu. */
+export function onOpen(event?: GoogleAppsScript.Events.SheetsOnOpen): void {
+  addMenu(event);
 }
 
 /** Editor add-on install: show the menu at once, without a reload. */

@@ -72,3 +72,12 @@ export function applyGreyRule(sheet: Sheet, columns: Columns): void {
   const others = sheet.getConditionalFormatRules().filter((existing) => !isGreyRule(existing));
   sheet.setConditionalFormatRules([...others, rule]);
 }
+
+/**
+ * Re-aims our grey-out rule at `columns` if the sheet has one (an admin who never ran Set up
+ * sheet gets none). Needed once api_key_sha256 appears: a rule made before it existed only
+ * looks at api_key and would never grey a hashed row.
+ */
+export function refreshGreyRule(sheet: Sheet, columns: Columns): void {
+  if (sheet.getConditionalFormatRules().some(isGreyRule)) applyGreyRule(sheet, columns);
+}

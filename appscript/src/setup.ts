@@ -1,5 +1,6 @@
 import { ensureColumns } from './columns.ts';
-import { KEYS_HEADERS, USAGE_HEADERS, settings } from './config.ts';
+import { HASHED_KEYS_HEADERS, KEYS_HEADERS, USAGE_HEADERS, settings } from './config.ts';
+import { hashSettingCaption, storeKeyHashes } from './hash-setting.ts';
 import { withDocumentLock } from './lock.ts';
 import { applyGreyRule, applyKeyValidation } from './rules.ts';
 import { getOrInsertSheet } from './sheets.ts';
@@ -24,8 +25,9 @@ export function setupSheet(): void {
     const ui = SpreadsheetApp.getUi();
     const ss = SpreadsheetApp.getActiveSpreadsheet();
     const config = settings();
+    const hashed = storeKeyHashes();
     const summary = withDocumentLock(() => {
-      const keys = prepareTab(ss, config.keysSheet, KEYS_HEADERS);
+      const keys = prepareTab(ss, config.keysSheet, hashed ? HASHED_KEYS_HEADERS : KEYS_HEADERS);
       applyKeyValidation(keys.sheet, keys.columns);
       applyGreyRule(keys.sheet, keys.columns);
       const usage = prepareTab(ss, config.usageSheet, USAGE_HEADERS);
@@ -36,6 +38,7 @@ export function setupSheet(): void {
       if (confirm(ui, TITLE, question)) installHourlyUsageTrigger();
     }
     summary.push(`Hourly usage refresh: ${hasHourlyUsageTrigger() ? 'on' : 'off'}.`);
+    summary.push(`${hashSettingCaption(hashed)}.`);
     tell(ui, TITLE, summary.join('\n'));
   });
 }

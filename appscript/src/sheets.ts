@@ -1,9 +1,10 @@
 // Access to the two tabs and to single key rows.
 
 import { cell, ensureColumns, readColumns, type Columns } from './columns.ts';
-import { HINT_HEADER, KEYS_HEADERS } from './config.ts';
+import { HASH_HEADER, HASHED_KEYS_HEADERS, HINT_HEADER, KEYS_HEADERS } from './config.ts';
 import { maskKey } from './cells.ts';
 import { rowKeyId } from './key-id.ts';
+import { refreshGreyRule } from './rules.ts';
 import { UserError } from './ui.ts';
 
 type Spreadsheet = GoogleAppsScript.Spreadsheet.Spreadsheet;
@@ -14,10 +15,20 @@ export function getOrInsertSheet(ss: Spreadsheet, name: string): { sheet: Sheet;
   return existing ? { sheet: existing, created: false } : { sheet: ss.insertSheet(name), created: true };
 }
 
-/** The keys tab with at least the contract's headers; creates what is missing. Call under the lock. */
-export function ensureKeysSheet(ss: Spreadsheet, name: string): { sheet: Sheet; columns: Columns } {
+/**
+ * Adds the contract's headers the keys tab lacks, and with `hashed` also api_key_sha256 and
+ * key_hint, after the existing columns. Call under the lock.
+ */
+export function ensureKeyColumns(sheet: Sheet, hashed: boolean): Columns {
+  const { columns, added } = ensureColumns(sheet, hashed ? HASHED_KEYS_HEADERS : KEYS_HEADERS);
+  if (added.includes(HASH_HEADER)) refreshGreyRule(sheet, columns);
+  return columns;
+}
+
+/** The keys tab with at least the contract's headers (see ensureKeyColumns); creates what is missing. Call under the lock. */
+export function ensureKeysSheet(ss: Spreadsheet, name: string, hashed: boolean): { sheet: Sheet; columns: Columns } {
   const { sheet } = getOrInsertSheet(ss, name);
-  return { sheet, columns: ensureColumns(sheet, KEYS_HEADERS).columns };
+  return { sheet, columns: ensureKeyColumns(sheet, hashed) };
 }
 
 function readRow(sheet: Sheet, row: number): unknown[] {
@@ -48,6 +59,8 @@ export interface KeyRow {
   row: number;
   values: unknown[];
   keyId: string;
+  /** The row holds api_key_sha256 rather than the key itself. */
+  hashed: boolean;
   /** How messages name the key without showing it. */
   label: string;
   client: string;
@@ -60,8 +73,9 @@ function keyRowAt(sheet: Sheet, row: number): KeyRow | null {
   if (keyId === null) return null;
   const key = String(cell(values, columns, 'api_key')).trim();
   const hint = String(cell(values, columns, HINT_HEADER)).trim();
+  const hashed = String(cell(values, columns, HASH_HEADER)).trim() !== '';
   const label = key !== '' ? maskKey(key) : hint !== '' ? hint : `key id ${keyId}`;
-  return { sheet, columns, row, values, keyId, label, client: String(cell(values, columns, 'client_name')).trim() };
+  return { sheet, columns, row, values, keyId, hashed, label, client: String(cell(values, columns, 'client_name')).trim() };
 }
 
 /** The key row the admin selected on the keys tab; a UserError saying what to select otherwise. */
@@ -85,7 +99,7 @@ export function selectedKeyRow(ss: Spreadsheet, keysSheetName: string, verb: str
  * this one was reading a confirmation. Returns the fresh row, with every contract header.
  */
 export function rereadKeyRow(selected: KeyRow): KeyRow {
-  ensureColumns(selected.sheet, KEYS_HEADERS);
+  ensureKeyColumns(selected.sheet, false);
   const fresh = keyRowAt(selected.sheet, selected.row);
   if (!fresh || fresh.keyId !== selected.keyId) {
     throw new UserError(`Row ${selected.row} changed in the meantime; nothing was written. Select the key again.`);

@@ -9,7 +9,7 @@ import { buildOnce } from './harness.ts';
 const REPO = resolve(import.meta.dirname, '../..');
 const GLOBALS = [
   'generateKey', 'installHourlyUsageTrigger', 'onInstall', 'onOpen', 'refreshUsage',
-  'removeHourlyUsageTrigger', 'revokeSelectedKey', 'rotateSelectedKey', 'setupSheet',
+  'removeHourlyUsageTrigger', 'revokeSelectedKey', 'rotateSelectedKey', 'setupSheet', 'toggleStoreKeyHashes',
 ];
 
 let result: BuildResult;

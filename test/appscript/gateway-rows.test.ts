@@ -56,4 +56,77 @@ describe('rows written by the menu, read by the gateway (server/keys/rows.ts)', 
     expect(beta).toMatchObject({ clientName: 'Beta', rateLimit: 60, isActive: false, row: 3 });
     expect(beta!.expiresAt).toBe(instantOfWall('2099-06-30T18:30:00', timeZone));
   });
+
+  it.each(['Asia/Tokyo', 'UTC'])('accepts the hashed rows the menu writes, beside plain ones, in %s', async (timeZone) => {
+    const env = await loadBuilt({ timeZone });
+    env.ui.confirm(false);
+    env.call('setupSheet');
+    env.ui.answer('Plain', '10', '');
+    env.call('generateKey'); // row 2, setting off: api_key
+    const plainKey = shownKey(env);
+
+    env.ui.confirm(true);
+    env.call('toggleStoreKeyHashes');
+    env.ui.answer('Acme', '30', '2099-12-31');
+    env.call('generateKey'); // row 3, hashed; adds api_key_sha256 and key_hint
+    const acmeKey = shownKey(env);
+    env.ui.answer('Beta', '', '');
+    env.call('generateKey'); // row 4, hashed
+    const betaKey = shownKey(env);
+
+    env.ss.select('API_Keys', 3);
+    env.ui.confirm(true);
+    const rotatedAt = Date.now();
+    env.call('rotateSelectedKey'); // row 5, hashed
+    const acmeNewKey = shownKey(env);
+    env.ss.select('API_Keys', 2);
+    env.ui.confirm(true);
+    env.call('rotateSelectedKey'); // row 6: the plain key's successor, hashed
+    const plainNewKey = shownKey(env);
+    env.ss.select('API_Keys', 4);
+    env.ui.confirm(true);
+    env.call('revokeSelectedKey');
+    env.call('refreshUsage');
+
+    const sheet = env.ss.sheet('API_Keys');
+    for (const key of [acmeKey, betaKey, acmeNewKey, plainNewKey]) {
+      expect(sheet.rows().flat().some((value) => String(value).includes(key))).toBe(false);
+    }
+    const values = unformattedValues(sheet, timeZone);
+    const { records, rejected } = parseKeyRows(values, { timeZone, defaultRateLimit: 60 });
+    expect(rejected).toEqual([]);
+    expect(records).toHaveLength(5);
+    const byHash = new Map(records.map((r) => [r.keyHash, r]));
+
+    expect(byHash.get(sha256(plainKey))).toMatchObject({ clientName: 'Plain', rateLimit: 10, isActive: true, row: 2 });
+    const acmeOld = byHash.get(sha256(acmeKey));
+    expect(acmeOld).toMatchObject({ clientName: 'Acme', rateLimit: 30, isActive: true, row: 3, keyId: sha256(acmeKey).slice(0, 16) });
+    expect(Math.abs(acmeOld!.expiresAt! - (rotatedAt + 24 * HOUR_MS))).toBeLessThan(5_000);
+    expect(byHash.get(sha256(betaKey))).toMatchObject({ clientName: 'Beta', rateLimit: 60, isActive: false, row: 4 });
+    const acmeNew = byHash.get(sha256(acmeNewKey));
+    expect(acmeNew).toMatchObject({ clientName: 'Acme', rateLimit: 30, isActive: true, row: 5 });
+    expect(acmeNew!.expiresAt).toBe(instantOfWall('2099-12-31T23:59:59', timeZone));
+    expect(byHash.get(sha256(plainNewKey))).toMatchObject({ clientName: 'Plain', rateLimit: 10, isActive: true, row: 6, expiresAt: null });
+  });
+
+  it('rejects both rows when the same key is on a hashed row and on a plain row', async () => {
+    const env = await loadBuilt({ documentProperties: { STORE_KEY_HASHES: 'true' } });
+    env.ui.answer('Acme', '', '');
+    env.call('generateKey');
+    const key = shownKey(env);
+    env.ui.answer('Other', '', '');
+    env.call('generateKey');
+    const sheet = env.ss.sheet('API_Keys');
+    // Someone pastes the key they were shown into a new plain row.
+    const [header = []] = sheet.rows();
+    const pasted = header.map((name) => ({ api_key: key, client_name: 'Copy', is_active: true } as Record<string, unknown>)[String(name)] ?? '');
+    sheet.seed([...sheet.rows(), pasted]);
+
+    const { records, rejected } = parseKeyRows(unformattedValues(sheet, env.timeZone), { timeZone: env.timeZone, defaultRateLimit: 60 });
+    expect(rejected).toEqual([
+      { row: 2, reason: 'the same key is on rows 2, 4' },
+      { row: 4, reason: 'the same key is on rows 2, 4' },
+    ]);
+    expect(records.map((r) => r.clientName)).toEqual(['Other']);
+  });
 });

@@ -11,6 +11,7 @@ import { FakeUi, fakeHtmlService } from './fakes/ui.ts';
 import type { DateCtor } from './fakes/values.ts';
 
 export const KEYS_HEADER = ['api_key', 'client_name', 'created_at', 'expires_at', 'is_active', 'rate_limit'];
+export const HASHED_KEYS_HEADER = [...KEYS_HEADER, 'api_key_sha256', 'key_hint'];
 export const USAGE_HEADER = ['timestamp', 'key_id', 'client_name', 'requests', 'rate_limited', 'prompt_tokens', 'completion_tokens', 'instance'];
 export const HOUR_MS = 3_600_000;
 
@@ -24,6 +25,8 @@ export interface LoadOptions {
   /** The spreadsheet's time zone; the script's own is UTC, so mixing them up shows. */
   timeZone?: string;
   properties?: Record<string, string>;
+  /** Document properties, where the menu keeps "Store only key hashes" (STORE_KEY_HASHES). */
+  documentProperties?: Record<string, string>;
 }
 
 export type Env = ReturnType<typeof loadScript>;
@@ -42,6 +45,7 @@ export function loadScript(code: string, options: LoadOptions = {}) {
   const state = { uiAvailable: true };
   const utilities = fakeUtilities();
   const properties = fakePropertiesService(options.properties);
+  for (const [key, value] of Object.entries(options.documentProperties ?? {})) properties.stores.document.setProperty(key, value);
   const scriptApp = fakeScriptApp();
   Object.assign(context, {
     SpreadsheetApp: {
