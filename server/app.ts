@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { GatewayMetrics } from './metrics/metrics.ts';
 import { authenticate } from './http/authenticate.ts';
 import { boundary } from './http/boundary.ts';
+import { InFlight } from './http/inflight.ts';
 import { proxy } from './http/proxy.ts';
 import { rateLimit } from './http/ratelimit.ts';
 import { gatewayRoutes } from './http/routes.ts';
@@ -23,6 +24,8 @@ export interface AppDeps {
   usage: UsageLedger | null;
   maxBodyBytes: number;
   metrics: GatewayMetrics | null;
+  /** Requests in flight, for a shutdown that must not flush usage before they are counted. */
+  inflight?: InFlight;
   /** Serve /metrics on the gateway's port (behind ADMIN_API_KEY) rather than a port of its own. */
   metricsOnPublicPort: boolean;
   /** Extra /auth/status fields from the rate limiter and usage flusher. */
@@ -45,7 +48,7 @@ export function buildApp(deps: AppDeps): Koa {
     metrics: deps.metricsOnPublicPort ? deps.metrics : null,
   });
 
-  app.use(boundary(deps.log, deps.metrics));
+  app.use(boundary(deps.log, deps.metrics, deps.inflight ?? new InFlight()));
   app.use(routes.routes());
   app.use(authenticate(deps.auth, deps.log, now));
   app.use(rateLimit(deps.limiter, deps.tokenLimiter, deps.rateLimitWindowMs, deps.usage));

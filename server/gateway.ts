@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { GatewayMetrics } from './metrics/metrics.ts';
+import { InFlight } from './http/inflight.ts';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { buildApp } from './app.ts';
@@ -146,7 +147,9 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   auth.store?.onLoadResult((ok) => metrics.keyReloads.inc({ result: ok ? 'success' : 'failure' }));
   if (flusher) flusher.onResult = (ok) => metrics.usageFlushes.inc({ result: ok ? 'success' : 'failure' });
 
+  const inflight = new InFlight();
   const app = buildApp({
+    inflight,
     auth,
     upstream,
     log,
@@ -201,6 +204,8 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       const timer = setTimeout(() => server.closeAllConnections(), config.SHUTDOWN_GRACE * 1000);
       await stopped;
       clearTimeout(timer);
+      // Requests cut at the grace limit still count their usage before the last flush.
+      await inflight.idle(1_000);
       await flusher?.stop();
       auth.store?.stop();
       await limiters.close();

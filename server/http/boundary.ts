@@ -1,6 +1,7 @@
 import type { Context, Next } from 'koa';
 import type { Logger } from 'pino';
 import type { GatewayMetrics } from '../metrics/metrics.ts';
+import type { InFlight } from './inflight.ts';
 import { GatewayError } from './errors.ts';
 import type { RequestState } from './state.ts';
 
@@ -9,8 +10,17 @@ import type { RequestState } from './state.ts';
  * is logged and answered 500 without detail. Once the proxy has sent headers, a failure can
  * only close the connection.
  */
-export function boundary(log: Logger, metrics: GatewayMetrics | null) {
+export function boundary(log: Logger, metrics: GatewayMetrics | null, inflight: InFlight) {
   return async function boundaryMiddleware(ctx: Context, next: Next): Promise<void> {
+    inflight.enter();
+    try {
+      await handle(ctx, next);
+    } finally {
+      inflight.leave();
+    }
+  };
+
+  async function handle(ctx: Context, next: Next): Promise<void> {
     const started = performance.now();
     const state = ctx.state as RequestState;
     try {
@@ -43,5 +53,5 @@ export function boundary(log: Logger, metrics: GatewayMetrics | null) {
       },
       'request',
     );
-  };
+  }
 }

@@ -22,15 +22,16 @@ export async function writeFileAtomic(path: string, text: string, mode = 0o600):
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   const handle = await open(tmp, 'wx', mode);
   try {
-    await handle.writeFile(text, 'utf8');
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
+    try {
+      await handle.writeFile(text, 'utf8');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await chmod(tmp, mode);
     await rename(tmp, path);
   } catch (err) {
+    // A half-written temp file holds keys too: never leave it behind.
     await rm(tmp, { force: true });
     throw err;
   }

@@ -126,6 +126,44 @@ describe('usage accounting', () => {
 });
 
 describe('SIGTERM', () => {
+  it('counts a stream cut at SHUTDOWN_GRACE before the last flush', async () => {
+    const sheets = new FakeSheets();
+    await sheets.start();
+    const sa = serviceAccount();
+    sheets.addServiceAccount(sa.email, sa.publicKey);
+    sheets.createSpreadsheet(SHEET_ID, { sharedWith: [sa.email] });
+    sheets.setTab(SHEET_ID, 'API_Keys', [HEADER, [KEY, 'Acme', '', '', true, '']]);
+    const vllm = await startFakeVllm({ chunkDelayMs: 50 });
+    const dir = mkdtempSync(join(tmpdir(), 'cg-grace-'));
+    const gw = spawnGateway({
+      GOOGLE_SHEET_ID: SHEET_ID, GOOGLE_CREDENTIALS_PATH: writeServiceAccount(dir, sa), SHEETS_API_URL: sheets.url,
+      UPSTREAM_URL: vllm.url, USAGE_FLUSH_INTERVAL: '3600', SHUTDOWN_GRACE: '0.5',
+    });
+    try {
+      const url = await gw.listening;
+      const openai = new OpenAI({ apiKey: KEY, baseURL: `${url}/v1`, maxRetries: 0 });
+      const stream = await openai.chat.completions.create({ model: 'demo-model', messages: [{ role: 'user', content: 'a' }], max_tokens: 200, stream: true });
+      let chunks = 0;
+      try {
+        for await (const _ of stream) {
+          chunks += 1;
+          if (chunks === 1) gw.child.kill('SIGTERM');
+        }
+      } catch {
+        // cut by the gateway at the grace limit
+      }
+      expect(chunks).toBeLessThan(200);
+      expect(await gw.exited).toBe(0);
+      const [header, ...rows] = sheets.tab(SHEET_ID, 'Usage')!;
+      expect(rows).toHaveLength(1);
+      expect(Object.fromEntries(header!.map((h, i) => [String(h), rows[0]![i]]))).toMatchObject({ requests: 1 });
+    } finally {
+      await gw.stop();
+      await vllm.close();
+      await sheets.stop();
+    }
+  });
+
   it('stops accepting, lets a stream in flight finish, flushes usage, exits 0', async () => {
     const sheets = new FakeSheets();
     await sheets.start();

@@ -261,8 +261,9 @@ export class FakeSheets {
   }
 
   /** What Sheets does with USER_ENTERED text: booleans, numbers and dates become typed cells. */
-  private parseInput(cell: Cell, option: string | null, timeZone: string): Cell {
+  private parseInput(cell: Cell, option: string | null): Cell {
     if (option !== 'USER_ENTERED' || typeof cell !== 'string') return cell;
+    if (cell.startsWith("'")) return cell.slice(1); // a leading apostrophe keeps text as text
     const t = cell.trim();
     if (/^(true|false)$/i.test(t)) return t.toLowerCase() === 'true';
     if (/^-?\d+(\.\d+)?$/.test(t)) return Number(t);
@@ -271,7 +272,6 @@ export class FakeSheets {
       const epoch = DateTime.fromObject({ year: 1899, month: 12, day: 30 }, { zone: 'UTC' });
       return date.diff(epoch, 'days').days;
     }
-    void timeZone;
     return cell;
   }
 
@@ -288,7 +288,7 @@ export class FakeSheets {
         const c = a1.startCol - 1 + j;
         const target = tab.rows[r]!;
         while (target.length <= c) target.push('');
-        if (cell !== null && cell !== undefined) target[c] = this.parseInput(cell, option, book.timeZone);
+        if (cell !== null && cell !== undefined) target[c] = this.parseInput(cell, option);
         cells += 1;
       });
     });

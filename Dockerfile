@@ -1,0 +1,37 @@
+# convergence-gateway: production image.
+#   docker build -t convergence-gateway .
+#   docker run --rm -p 8000:8000 --env-file gateway.env convergence-gateway
+# See docs-deploy.md for Cloud Run and for a GPU box.
+
+ARG NODE_IMAGE=node:22-bookworm-slim
+
+# --- build: compile server/**/*.ts to plain JavaScript in dist/ ---------------------------
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY server ./server
+RUN npm run build
+
+# --- runtime: production dependencies and the compiled gateway, nothing else ---------------
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/dist ./dist
+# A writable place for KEYS_FILE and its *.usage.csv when the file key source is used
+# (mount a volume here). The application directory itself stays read-only to the gateway.
+RUN mkdir -p /data && chown node:node /data
+USER node
+
+# The gateway listens on $PORT (default 8000). Cloud Run sets PORT itself (deploy with --port 8000).
+EXPOSE 8000
+# No curl in the slim image: node itself asks /health. Cloud Run ignores HEALTHCHECK.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8000) + '/health', { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+# SIGTERM: stop accepting, finish requests in flight (SHUTDOWN_GRACE), flush usage, exit 0.
+STOPSIGNAL SIGTERM
+# Exec form: node is PID 1 and receives the signal itself (no shell, no npm in between).
+CMD ["node", "dist/server/main.js"]

@@ -1,0 +1,168 @@
+/**
+ * `--keys N`: the same gateway with an N-row key file. Load + parse time (in this process and
+ * as the child saw it), RSS, saturation against the 1,000-key gateway in alternating runs, and
+ * p99 at the fixed rate with and without `POST /admin/reload-keys` looping alongside.
+ */
+import { performance } from 'node:perf_hooks';
+import { FileKeySource } from '../../server/keys/file-source.ts';
+import { parseKeyRows, toKeySet } from '../../server/keys/rows.ts';
+import { createLogger } from '../../server/log.ts';
+import { writeKeyFile } from './keyfile.ts';
+import { chatRequests, paced, probe, saturate, type PacedResult, type Req } from './load.ts';
+import { ForeignCpu, memoryMb, startEntry, type ServerChild } from './processes.ts';
+import { check, table, type Check } from './report.ts';
+import { median } from './stats.ts';
+import { ADMIN_KEY, ENTRY, gatewayEnv, HUGE_RATE_LIMIT, rotated, type Settings } from './targets.ts';
+
+const PARSE_REPEATS = 3;
+const RELOAD_TIMEOUT_MS = 30_000;
+/**
+ * Pause between reloads: back to back, a reload that blocks the event loop for most of a second
+ * would leave the gateway no time to drain and measure its capacity instead of the reload's cost.
+ */
+const RELOAD_GAP_MS = 1_000;
+
+export interface LargeKeysResult {
+  rows: number;
+  parseMs: { read: number; parse: number; total: number };
+  childReadyMs: number;
+  memoryMb: { idle1k: number; idleLarge: number; afterLarge: number; peakLarge: number; overIdle: number };
+  saturation: { rps1k: number; rpsLarge: number; ratio: number };
+  fixed: {
+    p50Quiet: number; p99Quiet: number; maxQuiet: number;
+    p50Reloading: number; p99Reloading: number; maxReloading: number;
+    reloads: number; reloadMs: number; failed: number;
+  };
+  coldStartMs: number;
+  foreignCpuShare: number;
+}
+
+/** In this process, as the gateway's KeyStore does it: read the CSV, parse and hash every row. */
+async function timeParse(path: string): Promise<LargeKeysResult['parseMs']> {
+  const source = new FileKeySource(path, 'UTC', createLogger('silent'));
+  const runs: Array<LargeKeysResult['parseMs']> = [];
+  for (let i = 0; i < PARSE_REPEATS; i += 1) {
+    const t0 = performance.now();
+    const table = await source.load();
+    const t1 = performance.now();
+    toKeySet(parseKeyRows(table.values, { timeZone: table.timeZone, defaultRateLimit: Number(HUGE_RATE_LIMIT) }), Date.now());
+    const t2 = performance.now();
+    runs.push({ read: t1 - t0, parse: t2 - t1, total: t2 - t0 });
+  }
+  return { read: median(runs.map((r) => r.read)), parse: median(runs.map((r) => r.parse)), total: median(runs.map((r) => r.total)) };
+}
+
+/** Reloads, RELOAD_GAP_MS apart, until `untilMs`; returns how long each took. */
+async function reloadLoop(url: string, untilMs: number): Promise<number[]> {
+  const req: Req = { method: 'POST', path: '/admin/reload-keys', headers: { authorization: `Bearer ${ADMIN_KEY}` }, body: '' };
+  const times: number[] = [];
+  while (performance.now() < untilMs) {
+    const t0 = performance.now();
+    const status = await probe(url, req, RELOAD_TIMEOUT_MS);
+    if (status !== 200) throw new Error(`POST /admin/reload-keys answered ${status}`);
+    times.push(performance.now() - t0);
+    await new Promise((r) => setTimeout(r, Math.max(0, Math.min(RELOAD_GAP_MS, untilMs - performance.now()))));
+  }
+  return times;
+}
+
+export async function runLargeKeys(
+  s: Settings,
+  dir: string,
+  upstreamUrl: string,
+  gateway1k: { child: ServerChild; keys: string[]; idleMb: number },
+  coldStart: (keysFile: string, key: string) => Promise<number>,
+  say: (line: string) => void,
+): Promise<{ result: LargeKeysResult; checks: Check[]; text: string }> {
+  const rows = s.keys!;
+  const watch = new ForeignCpu().start();
+  say(`\n--keys ${rows}: writing the key file`);
+  const file = writeKeyFile(dir, rows);
+  const parseMs = await timeParse(file.path);
+  say(`  read + parse + hash in-process: ${parseMs.total.toFixed(0)} ms (read ${parseMs.read.toFixed(0)}, parse ${parseMs.parse.toFixed(0)})`);
+  const large = await startEntry(ENTRY.gateway, gatewayEnv(file.path, upstreamUrl));
+  if (large.info.keys_loaded !== rows) throw new Error(`the ${rows}-key gateway loaded ${String(large.info.keys_loaded)} keys`);
+  const idleLarge = memoryMb(large.pid)?.rss ?? NaN;
+  const [req] = chatRequests([file.sample[0]!]);
+  if ((await probe(large.url, req!, 10_000)) !== 200) throw new Error(`the ${rows}-key gateway refused a valid key`);
+
+  const targets = [
+    { name: '1k', url: gateway1k.child.url, keys: gateway1k.keys },
+    { name: 'large', url: large.url, keys: file.sample },
+  ];
+  await saturate(large.url, chatRequests(file.sample), s.connections, s.warmupSeconds);
+  const rps: Record<string, number[]> = { '1k': [], large: [] };
+  const quiet: PacedResult[] = [];
+  const loud: PacedResult[] = [];
+  const reloadTimes: number[] = [];
+  for (let round = 0; round < s.rounds; round += 1) {
+    say(`  round ${round + 1}/${s.rounds}`);
+    for (const t of rotated(targets, round)) {
+      const r = await saturate(t.url, chatRequests(t.keys), s.connections, s.saturationSeconds);
+      rps[t.name]!.push(r.rps);
+      say(`    saturation ${t.name === 'large' ? `${rows} keys` : '1,000 keys'}: ${r.rps.toFixed(0)} req/s`);
+    }
+    quiet.push(await paced(large.url, chatRequests(file.sample), s.rate, s.fixedMs));
+    const until = performance.now() + s.fixedMs;
+    const [withReloads, times] = await Promise.all([paced(large.url, chatRequests(file.sample), s.rate, s.fixedMs), reloadLoop(large.url, until)]);
+    loud.push(withReloads);
+    reloadTimes.push(...times);
+    say(`    fixed rate p99: ${quiet.at(-1)!.p99.toFixed(2)} ms quiet, ${withReloads.p99.toFixed(2)} ms with ${times.length} reloads running`);
+  }
+  const after = memoryMb(large.pid);
+  const coldStartMs = await coldStart(file.path, file.sample[0]!);
+  await large.stop();
+
+  const ratiosPerRound = rps.large!.map((v, i) => v / rps['1k']![i]!);
+  const result: LargeKeysResult = {
+    rows,
+    parseMs,
+    childReadyMs: Number(large.info.ready_ms),
+    memoryMb: {
+      idle1k: gateway1k.idleMb,
+      idleLarge,
+      afterLarge: after?.rss ?? NaN,
+      peakLarge: after?.peak ?? NaN,
+      overIdle: (after?.peak ?? NaN) - gateway1k.idleMb,
+    },
+    saturation: { rps1k: median(rps['1k']!), rpsLarge: median(rps.large!), ratio: median(ratiosPerRound) },
+    fixed: {
+      p50Quiet: median(quiet.map((q) => q.p50)),
+      p99Quiet: median(quiet.map((q) => q.p99)),
+      maxQuiet: median(quiet.map((q) => q.max)),
+      p50Reloading: median(loud.map((q) => q.p50)),
+      p99Reloading: median(loud.map((q) => q.p99)),
+      maxReloading: median(loud.map((q) => q.max)),
+      reloads: reloadTimes.length,
+      reloadMs: median(reloadTimes),
+      failed: [...quiet, ...loud].reduce((a, q) => a + q.failed, 0),
+    },
+    coldStartMs,
+    foreignCpuShare: watch.share(),
+  };
+  const m = result.memoryMb;
+  const checks = [
+    check(`${rows} keys: load + parse (in-process)`, parseMs.total, 'ms', '<', 2000),
+    check(`${rows} keys: peak RSS over an idle 1,000-key gateway`, m.overIdle, 'MB', '<', 150),
+    check(`${rows} keys: throughput / 1,000 keys`, result.saturation.ratio, '', '>=', 0.95),
+    check(`${rows} keys: p99 added while reloading`, result.fixed.p99Reloading - result.fixed.p99Quiet, 'ms', '<=', 2),
+    check(`${rows} keys: start to first served request`, coldStartMs, 'ms', '<', 1000),
+  ];
+  const text = table(
+    ['--keys ' + rows, 'value'],
+    [
+      ['load: read + parse + hash in-process', `${parseMs.total.toFixed(0)} ms (read ${parseMs.read.toFixed(0)}, parse ${parseMs.parse.toFixed(0)})`],
+      ['load: child process start to key set loaded', `${result.childReadyMs.toFixed(0)} ms`],
+      ['RSS idle: 1,000 keys / large keys', `${m.idle1k.toFixed(0)} / ${m.idleLarge.toFixed(0)} MB`],
+      ['RSS after traffic and reloads / peak (HWM)', `${m.afterLarge.toFixed(0)} / ${m.peakLarge.toFixed(0)} MB`],
+      ['saturation: 1,000 keys / large keys', `${result.saturation.rps1k.toFixed(0)} / ${result.saturation.rpsLarge.toFixed(0)} req/s (ratio ${result.saturation.ratio.toFixed(3)})`],
+      [`${s.rate} req/s p50 / p99 / max, quiet`, `${result.fixed.p50Quiet.toFixed(2)} / ${result.fixed.p99Quiet.toFixed(2)} / ${result.fixed.maxQuiet.toFixed(0)} ms`],
+      [`${s.rate} req/s p50 / p99 / max, reloading`, `${result.fixed.p50Reloading.toFixed(2)} / ${result.fixed.p99Reloading.toFixed(2)} / ${result.fixed.maxReloading.toFixed(0)} ms`],
+      [`reloads run (${RELOAD_GAP_MS} ms apart) / median reload answer`, `${result.fixed.reloads} / ${result.fixed.reloadMs.toFixed(0)} ms`],
+      ['failed requests at the fixed rate', String(result.fixed.failed)],
+      ['start to first served request', `${coldStartMs.toFixed(0)} ms`],
+      ['CPU used by other processes meanwhile', `${(result.foreignCpuShare * 100).toFixed(0)}%`],
+    ],
+  );
+  return { result, checks, text };
+}

@@ -1,0 +1,155 @@
+/**
+ * The four things measured, each a server in its own child process, and one round of
+ * measurements over them: every phase runs all targets back to back, so "added" compares
+ * figures taken seconds apart.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { chatRequests, paced, probe, saturate, streaming, type PacedResult, type SaturationResult, type StreamResult } from './load.ts';
+import { cpuMicros } from './processes.ts';
+
+export const ENTRY = {
+  standIn: 'scripts/bench/stand-in.ts',
+  gateway: 'scripts/bench/gateway.ts',
+  nodeProxy: 'scripts/node-proxy.ts',
+  main: 'server/main.ts',
+  built: 'dist/server/main.js',
+};
+
+/** The production entry (the Dockerfile's `node dist/server/main.js`) if built after every server/ source changed. */
+export function builtMain(): { file: string | null; note: string } {
+  if (!existsSync(ENTRY.built)) return { file: null, note: `${ENTRY.built} absent (npm run build)` };
+  const builtAt = statSync(ENTRY.built).mtimeMs;
+  const sources = readdirSync('server', { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
+  const stale = sources.some((f) => statSync(join('server', f)).mtimeMs > builtAt);
+  return stale ? { file: null, note: `${ENTRY.built} older than server/ (npm run build)` } : { file: ENTRY.built, note: ENTRY.built };
+}
+
+/** High enough never to trigger: the bench measures the limiter's cost, not its denials. */
+export const HUGE_RATE_LIMIT = '1000000000';
+export const ADMIN_KEY = `bench-admin-${randomBytes(12).toString('hex')}`;
+
+/** The gateway's environment, every setting named so nothing leaks in from the caller's shell. */
+export function gatewayEnv(keysFile: string, upstreamUrl: string, redisUrl = ''): Record<string, string> {
+  return {
+    KEYS_FILE: keysFile,
+    UPSTREAM_URL: upstreamUrl,
+    UPSTREAM_API_KEY: '',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    AUTH_ENABLED: 'true',
+    AUTH_FALLBACK: 'closed',
+    GOOGLE_SHEET_ID: '',
+    RATE_LIMIT_DEFAULT: HUGE_RATE_LIMIT,
+    API_KEY_CACHE_DURATION: '86400',
+    USAGE_FLUSH_INTERVAL: '3600',
+    REDIS_URL: redisUrl,
+    ADMIN_API_KEY: ADMIN_KEY,
+    SHUTDOWN_GRACE: '0',
+  };
+}
+
+export interface Target {
+  name: string;
+  url: string;
+  /** Processes whose CPU time counts as this target's (not the stand-in's). */
+  pids: number[];
+}
+
+export interface Settings {
+  quick: boolean;
+  rounds: number;
+  connections: number;
+  saturationSeconds: number;
+  warmupSeconds: number;
+  rate: number;
+  fixedMs: number;
+  streams: number;
+  keys: number | null;
+  out: string;
+}
+
+export interface TargetRound {
+  saturation: SaturationResult & { cpuUsPerRequest: number | null };
+  fixed: PacedResult;
+  stream: StreamResult;
+}
+
+export type Round = Record<string, TargetRound>;
+
+/** Every target must answer a keyed request with 200 (and the gateways a bad key with 401). */
+export async function checkTargets(targets: Target[], key: string): Promise<void> {
+  const [good] = chatRequests([key]);
+  const [bad] = chatRequests(['sk-convergence-not-a-key-00000000']);
+  for (const t of targets) {
+    const status = await probe(t.url, good!, 10_000);
+    if (status !== 200) throw new Error(`${t.name} answered ${status} to a valid request (${t.url})`);
+    if (t.name !== 'direct' && (await probe(t.url, bad!, 10_000)) !== 401) throw new Error(`${t.name} let an unknown key through`);
+  }
+}
+
+function cpuTotal(pids: number[]): number | null {
+  let sum = 0;
+  for (const pid of pids) {
+    const us = cpuMicros(pid);
+    if (us === null) return null;
+    sum += us;
+  }
+  return sum;
+}
+
+export async function saturateWithCpu(t: Target, keys: string[], s: Settings, seconds: number): Promise<TargetRound['saturation']> {
+  const before = cpuTotal(t.pids);
+  const r = await saturate(t.url, chatRequests(keys), s.connections, seconds);
+  const after = cpuTotal(t.pids);
+  const cpuUsPerRequest = t.pids.length > 0 && before !== null && after !== null && r.ok > 0 ? (after - before) / r.ok : null;
+  return { ...r, cpuUsPerRequest };
+}
+
+/** Rotates the order each round so no target always runs first (or just after a heavy one). */
+export function rotated<T>(items: T[], by: number): T[] {
+  const k = by % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
+}
+
+export async function runRound(targets: Target[], keys: string[], s: Settings, index: number, say: (line: string) => void): Promise<Round> {
+  const order = rotated(targets, index);
+  const partial: Record<string, Partial<TargetRound>> = Object.fromEntries(targets.map((t) => [t.name, {}]));
+  for (const t of order) {
+    partial[t.name]!.saturation = await saturateWithCpu(t, keys, s, s.saturationSeconds);
+    say(`  saturation   ${t.name.padEnd(14)} ${partial[t.name]!.saturation!.rps.toFixed(0)} req/s`);
+  }
+  for (const t of order) {
+    partial[t.name]!.fixed = await paced(t.url, chatRequests(keys), s.rate, s.fixedMs);
+    say(`  fixed rate   ${t.name.padEnd(14)} p50 ${partial[t.name]!.fixed!.p50.toFixed(2)} ms, p99 ${partial[t.name]!.fixed!.p99.toFixed(2)} ms`);
+  }
+  for (const t of order) {
+    partial[t.name]!.stream = await streaming(t.url, keys, s.streams);
+    say(`  streaming    ${t.name.padEnd(14)} first chunk p50 ${partial[t.name]!.stream!.firstChunk.p50.toFixed(2)} ms`);
+  }
+  return partial as Round;
+}
+
+/** Spawn of `node --import tsx server/main.ts` to its first 200 answer, polled every 5 ms. */
+export async function coldStart(
+  spawnMain: (port: number) => { stop: () => Promise<void> },
+  port: number,
+  key: string,
+  boundMs = 20_000,
+): Promise<number> {
+  const [req] = chatRequests([key]);
+  const t0 = performance.now();
+  const child = spawnMain(port);
+  try {
+    while (performance.now() - t0 < boundMs) {
+      if ((await probe(`http://127.0.0.1:${port}`, req!, 2_000)) === 200) return performance.now() - t0;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return NaN;
+  } finally {
+    await child.stop();
+  }
+}
