@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeVllm, type FakeVllm } from '../../scripts/fake-vllm.ts';
-import { spawnGateway, type GatewayProcess } from '../support/process.ts';
+import { keysLoaded, spawnGateway, type GatewayProcess } from '../support/process.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
 import { bearer, eventually, HEADER, SHEET_ID, startStack, type Stack } from '../support/stack.ts';
 
@@ -98,6 +98,7 @@ describe('Redis shared by replicas', () => {
     const [a, b] = await Promise.all(procs.map((p) => p.listening));
     // Both must be connected to Redis before the burst, else each would count alone.
     for (const url of [a!, b!]) {
+      await keysLoaded(url);
       await eventually(async () => ((await (await fetch(`${url}/auth/status`)).json()) as { rate_limiter: { redis: string } }).rate_limiter.redis === 'ok', 'redis ready');
     }
     const results = await Promise.all(Array.from({ length: 40 }, (_, i) => get(KEY, i % 2 ? a : b)));

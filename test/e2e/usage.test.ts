@@ -7,7 +7,7 @@ import { keyId } from '../../server/keys/keyid.ts';
 import { USAGE_COLUMNS } from '../../server/usage/columns.ts';
 import { startFakeVllm } from '../../scripts/fake-vllm.ts';
 import { FakeSheets } from '../support/fake-sheets.ts';
-import { spawnGateway } from '../support/process.ts';
+import { keysLoaded, spawnGateway } from '../support/process.ts';
 import { bearer, eventually, HEADER, SHEET_ID, serviceAccount, startStack, type Stack } from '../support/stack.ts';
 import { writeServiceAccount } from '../support/service-account.ts';
 
@@ -141,6 +141,7 @@ describe('SIGTERM', () => {
     });
     try {
       const url = await gw.listening;
+      await keysLoaded(url);
       const openai = new OpenAI({ apiKey: KEY, baseURL: `${url}/v1`, maxRetries: 0 });
       const stream = await openai.chat.completions.create({ model: 'demo-model', messages: [{ role: 'user', content: 'a' }], max_tokens: 200, stream: true });
       let chunks = 0;
@@ -179,6 +180,7 @@ describe('SIGTERM', () => {
     });
     try {
       const url = await gw.listening;
+      await keysLoaded(url);
       const openai = new OpenAI({ apiKey: KEY, baseURL: `${url}/v1`, maxRetries: 0 });
       await openai.chat.completions.create({ model: 'demo-model', messages: [{ role: 'user', content: 'a' }], max_tokens: 1 });
       const stream = await openai.chat.completions.create({ model: 'demo-model', messages: [{ role: 'user', content: 'a b' }], max_tokens: 15, stream: true });

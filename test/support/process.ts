@@ -54,3 +54,14 @@ export function spawnGateway(env: Record<string, string>): GatewayProcess {
     },
   };
 }
+
+/** Waits until a gateway has loaded keys (it listens before the first load finishes). */
+export async function keysLoaded(url: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const status = (await (await fetch(`${url}/auth/status`)).json()) as { keys_loaded: number };
+    if (status.keys_loaded > 0) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`no keys loaded by ${url} within ${ms} ms`);
+}
