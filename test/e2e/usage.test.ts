@@ -125,24 +125,46 @@ describe('usage accounting', () => {
   });
 });
 
+/** The gateway as its own process (so it can get SIGTERM), reading the Sheets fake. */
+async function spawnedStack(chunkDelayMs: number, env: Record<string, string>) {
+  const sheets = new FakeSheets();
+  await sheets.start();
+  const sa = serviceAccount();
+  sheets.addServiceAccount(sa.email, sa.publicKey);
+  sheets.createSpreadsheet(SHEET_ID, { sharedWith: [sa.email] });
+  sheets.setTab(SHEET_ID, 'API_Keys', [HEADER, [KEY, 'Acme', '', '', true, '']]);
+  const vllm = await startFakeVllm({ chunkDelayMs });
+  const dir = mkdtempSync(join(tmpdir(), 'cg-term-'));
+  const gw = spawnGateway({
+    GOOGLE_SHEET_ID: SHEET_ID, GOOGLE_CREDENTIALS_PATH: writeServiceAccount(dir, sa), SHEETS_API_URL: sheets.url,
+    UPSTREAM_URL: vllm.url, USAGE_FLUSH_INTERVAL: '3600', ...env,
+  });
+  const close = async (): Promise<void> => {
+    await gw.stop();
+    await vllm.close();
+    await sheets.stop();
+  };
+  try {
+    const url = await gw.listening;
+    await keysLoaded(url);
+    return { sheets, gw, close, openai: new OpenAI({ apiKey: KEY, baseURL: `${url}/v1`, maxRetries: 0 }), url };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+function onlyUsageRow(sheets: FakeSheets): Row {
+  const [header, ...rows] = sheets.tab(SHEET_ID, 'Usage')!;
+  expect(header).toEqual([...USAGE_COLUMNS]);
+  expect(rows).toHaveLength(1);
+  return Object.fromEntries(header!.map((h, i) => [String(h), rows[0]![i]!]));
+}
+
 describe('SIGTERM', () => {
   it('counts a stream cut at SHUTDOWN_GRACE before the last flush', async () => {
-    const sheets = new FakeSheets();
-    await sheets.start();
-    const sa = serviceAccount();
-    sheets.addServiceAccount(sa.email, sa.publicKey);
-    sheets.createSpreadsheet(SHEET_ID, { sharedWith: [sa.email] });
-    sheets.setTab(SHEET_ID, 'API_Keys', [HEADER, [KEY, 'Acme', '', '', true, '']]);
-    const vllm = await startFakeVllm({ chunkDelayMs: 50 });
-    const dir = mkdtempSync(join(tmpdir(), 'cg-grace-'));
-    const gw = spawnGateway({
-      GOOGLE_SHEET_ID: SHEET_ID, GOOGLE_CREDENTIALS_PATH: writeServiceAccount(dir, sa), SHEETS_API_URL: sheets.url,
-      UPSTREAM_URL: vllm.url, USAGE_FLUSH_INTERVAL: '3600', SHUTDOWN_GRACE: '0.5',
-    });
+    const { sheets, gw, openai, close } = await spawnedStack(50, { SHUTDOWN_GRACE: '0.5' });
     try {
-      const url = await gw.listening;
-      await keysLoaded(url);
-      const openai = new OpenAI({ apiKey: KEY, baseURL: `${url}/v1`, maxRetries: 0 });
       const stream = await openai.chat.completions.create({ model: 'demo-model', messages: [{ role: 'user', content: 'a' }], max_tokens: 200, stream: true });
       let chunks = 0;
       try {
@@ -155,33 +177,15 @@ describe('SIGTERM', () => {
       }
       expect(chunks).toBeLessThan(200);
       expect(await gw.exited).toBe(0);
-      const [header, ...rows] = sheets.tab(SHEET_ID, 'Usage')!;
-      expect(rows).toHaveLength(1);
-      expect(Object.fromEntries(header!.map((h, i) => [String(h), rows[0]![i]]))).toMatchObject({ requests: 1 });
+      expect(onlyUsageRow(sheets)).toMatchObject({ requests: 1 });
     } finally {
-      await gw.stop();
-      await vllm.close();
-      await sheets.stop();
+      await close();
     }
   });
 
   it('stops accepting, lets a stream in flight finish, flushes usage, exits 0', async () => {
-    const sheets = new FakeSheets();
-    await sheets.start();
-    const sa = serviceAccount();
-    sheets.addServiceAccount(sa.email, sa.publicKey);
-    sheets.createSpreadsheet(SHEET_ID, { sharedWith: [sa.email] });
-    sheets.setTab(SHEET_ID, 'API_Keys', [HEADER, [KEY, 'Acme', '', '', true, '']]);
-    const vllm = await startFakeVllm({ chunkDelayMs: 40 });
-    const dir = mkdtempSync(join(tmpdir(), 'cg-term-'));
-    const gw = spawnGateway({
-      GOOGLE_SHEET_ID: SHEET_ID, GOOGLE_CREDENTIALS_PATH: writeServiceAccount(dir, sa), SHEETS_API_URL: sheets.url,
-      UPSTREAM_URL: vllm.url, USAGE_FLUSH_INTERVAL: '3600',
-    });
+    const { sheets, gw, openai, close, url } = await spawnedStack(40, {});
     try {
-      const url = await gw.listening;
-      await keysLoaded(url);
-      const openai = new OpenAI({ apiKey: KEY, baseURL: `${url}/v1`, maxRetries: 0 });
       await openai.chat.completions.create({ model: 'demo-model', messages: [{ role: 'user', content: 'a' }], max_tokens: 1 });
       const stream = await openai.chat.completions.create({ model: 'demo-model', messages: [{ role: 'user', content: 'a b' }], max_tokens: 15, stream: true });
       let chunks = 0;
@@ -195,15 +199,9 @@ describe('SIGTERM', () => {
       }
       expect(chunks).toBe(15);
       expect(await gw.exited).toBe(0);
-      const [header, ...rows] = sheets.tab(SHEET_ID, 'Usage')!;
-      expect(header).toEqual([...USAGE_COLUMNS]);
-      expect(rows).toHaveLength(1);
-      const row = Object.fromEntries(header!.map((h, i) => [String(h), rows[0]![i]]));
-      expect(row).toMatchObject({ requests: 2, prompt_tokens: 3, completion_tokens: 16 });
+      expect(onlyUsageRow(sheets)).toMatchObject({ requests: 2, prompt_tokens: 3, completion_tokens: 16 });
     } finally {
-      await gw.stop();
-      await vllm.close();
-      await sheets.stop();
+      await close();
     }
   });
 });
