@@ -33,6 +33,10 @@ export interface AppDeps {
   now?: () => number;
 }
 
+function isGatewayPath(path: string): boolean {
+  return path === '/health' || path === '/auth/status' || path === '/metrics' || path.startsWith('/admin/');
+}
+
 /** Builds the Koa app from its dependencies; never listens (gateway.ts does). */
 export function buildApp(deps: AppDeps): Koa {
   const now = deps.now ?? Date.now;
@@ -49,7 +53,9 @@ export function buildApp(deps: AppDeps): Koa {
   });
 
   app.use(boundary(deps.log, deps.metrics, deps.inflight ?? new InFlight()));
-  app.use(routes.routes());
+  // The router only sees the gateway's own paths; proxied requests skip its matching entirely.
+  const own = routes.routes();
+  app.use((ctx, next) => (isGatewayPath(ctx.path) ? own(ctx as Parameters<typeof own>[0], next) : next()));
   app.use(authenticate(deps.auth, deps.log, now));
   app.use(rateLimit(deps.limiter, deps.tokenLimiter, deps.rateLimitWindowMs, deps.usage));
   app.use(

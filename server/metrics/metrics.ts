@@ -20,6 +20,8 @@ export class GatewayMetrics {
   readonly rateLimited: Counter<'limit'>;
   readonly keyReloads: Counter<'result'>;
   readonly usageFlushes: Counter<'result'>;
+  private readonly requestChildren = new Map<string, Counter.Internal>();
+  private readonly durationChildren = new Map<string, Histogram.Internal<'outcome'>>();
 
   constructor(sources: MetricSources = {}) {
     const registers = [this.registry];
@@ -57,8 +59,21 @@ export class GatewayMetrics {
 
   /** One finished request. `client` is the key's client name ('' when none). */
   observe(status: number, client: string, outcome: string | undefined, seconds: number): void {
-    this.requests.inc({ status: String(status), client });
-    this.duration.observe({ outcome: outcome ?? 'complete' }, seconds);
+    // prom-client hashes the label set on every call; keep the children, as the hot path calls this per request.
+    const key = `${status}\u0000${client}`;
+    let counter = this.requestChildren.get(key);
+    if (!counter) {
+      counter = this.requests.labels({ status: String(status), client });
+      this.requestChildren.set(key, counter);
+    }
+    counter.inc();
+    const kind = outcome ?? 'complete';
+    let histogram = this.durationChildren.get(kind);
+    if (!histogram) {
+      histogram = this.duration.labels({ outcome: kind });
+      this.durationChildren.set(kind, histogram);
+    }
+    histogram.observe(seconds);
     if (outcome === 'upstream_unavailable' || outcome === 'upstream_timeout' || outcome === 'upstream_failed') this.upstreamErrors.inc({ kind: outcome });
     if (outcome === 'rate_limit_exceeded') this.rateLimited.inc({ limit: 'requests' });
     if (outcome === 'token_limit_exceeded') this.rateLimited.inc({ limit: 'tokens' });

@@ -27,6 +27,8 @@ export function connectRedis(url: string): Redis {
     commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
     connectTimeout: 2_000,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+    // Checks issued in the same tick share one write to Redis: fewer syscalls under load.
+    enableAutoPipelining: true,
   });
   redis.defineCommand('cgSlidingWindow', { numberOfKeys: 1, lua: SLIDING_WINDOW_LUA });
   redis.defineCommand('cgTokenCheck', { numberOfKeys: 2, lua: TOKEN_CHECK_LUA });
