@@ -5,6 +5,7 @@
  *
  *   npm run bench -- [--quick] [--rounds 3] [--duration 10] [--keys 100000] [--out bench-results.json]
  */
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { resolve } from 'node:path';
@@ -13,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { writeKeyFile } from './bench/keyfile.ts';
 import { runLargeKeys, type LargeKeysResult } from './bench/large-keys.ts';
 import { chatRequests, saturate, streaming } from './bench/load.ts';
-import { ForeignCpu, freePort, installCleanup, unexpectedExits, makeTempDir, memoryMb, pinSelf, setPinning, spawnTracked, startEntry, startRedis, stopChild } from './bench/processes.ts';
+import { ForeignCpu, freePort, installCleanup, unexpectedExits, makeTempDir, memoryMb, pinSelf, ROOT, setPinning, spawnTracked, startEntry, startRedis, stopChild } from './bench/processes.ts';
 import { checkLines, mainChecks, mainTables, ratios, summarise, type Check } from './bench/report.ts';
 import { median } from './bench/stats.ts';
 import { builtMain, coldStart, ENTRY, gatewayEnv, checkTargets, runRound, type Round, type Settings, type Target } from './bench/targets.ts';
@@ -61,6 +62,15 @@ const pct = (share: number): string => (Number.isFinite(share) ? `${(share * 100
 const NOISY_SHARE = 0.05;
 const STDERR_LINES = 10;
 
+/** Which gateway code was measured: the commit, and how many files under server/ differ from it. */
+function sourceState(): string {
+  const git = (...args: string[]): string => spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' }).stdout?.trim() ?? '';
+  const commit = git('rev-parse', '--short', 'HEAD');
+  if (!commit) return 'not a git checkout';
+  const changed = git('status', '--porcelain', '--', 'server').split('\n').filter(Boolean).length;
+  return changed ? `${commit} + ${changed} uncommitted change(s) under server/` : commit;
+}
+
 async function main(): Promise<void> {
   const s = settings();
   installCleanup();
@@ -68,7 +78,8 @@ async function main(): Promise<void> {
   const overall = new ForeignCpu().start();
   const pinning = pinSelf();
   setPinning(pinning);
-  say(`convergence-gateway bench: node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}); ${pinning.note}`);
+  const source = sourceState();
+  say(`convergence-gateway bench (${source}): node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}); ${pinning.note}`);
   say(`${s.rounds} rounds; saturation ${s.connections} connections x ${s.saturationSeconds} s; fixed rate ${s.rate} req/s x ${s.fixedMs / 1000} s; ${s.streams} streamed requests${s.quick ? ' (--quick)' : ''}`);
 
   const dir = makeTempDir();
@@ -105,11 +116,11 @@ async function main(): Promise<void> {
     say(`  other processes used ${pct(foreign.at(-1)!)} of the machine's CPU during this round`);
   }
 
-  // Start to first served request, each in its own process on CPU 1: the production entry when
-  // built (the Dockerfile's CMD), and `npm start`'s tsx entry, which transpiles at start-up.
-  const built = builtMain();
+  // Start to first served request, each in its own process on CPU 1: the production entry (the
+  // Dockerfile's CMD; it decides the check), and `npm start`'s tsx entry, which transpiles at start.
+  const built = builtMain(dir);
   const entries: Array<[string, string[]]> = [['node --import tsx server/main.ts', ['--import', 'tsx', ENTRY.main]]];
-  if (built.file) entries.unshift([`node ${built.file}`, [built.file]]);
+  if (built.file) entries.unshift(['node dist/server/main.js', [built.file]]);
   const coldStartMedian = async (keysFile: string, key: string, args = entries[0]![1]): Promise<number> => {
     const spawnMain = (port: number) => {
       const child = spawnTracked(process.execPath, args, { ...gatewayEnv(keysFile, standIn.url), PORT: String(port) });
@@ -136,8 +147,9 @@ async function main(): Promise<void> {
   const memAfter = memoryMb(gateway.pid);
 
   say(`\n${mainTables(summary, ratioTable, names, s.rate)}`);
-  for (const [label, ms] of Object.entries(coldStarts)) say(`\nstart to first served request (${label}, ${KEYS_DEFAULT} keys): ${ms.toFixed(0)} ms`);
-  if (!built.file) say(`  (${built.note}: production entry not measured)`);
+  say('');
+  for (const [label, ms] of Object.entries(coldStarts)) say(`start to first served request (${label}, ${KEYS_DEFAULT} keys): ${ms.toFixed(0)} ms`);
+  say(`  (production entry: ${built.file ? built.note : `not measured: ${built.note}`})`);
   say(`gateway RSS, ${KEYS_DEFAULT} keys: ${idleMb.toFixed(0)} MB idle, ${memAfter?.rss.toFixed(0) ?? '?'} MB after the runs (peak ${memAfter?.peak.toFixed(0) ?? '?'} MB)`);
   if (large) say(`\n${large.text}`);
   const foreignAll = overall.share();
@@ -161,6 +173,7 @@ async function main(): Promise<void> {
     `${JSON.stringify(
       {
         at: new Date().toISOString(),
+        source,
         node: process.version,
         cpus: cpus().length,
         pinning: pinning.note,

@@ -7,6 +7,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root: children run there, so `--import tsx` and relative paths resolve. */
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** The only variables servers inherit: the caller's shell must not configure what is measured. */
+const INHERITED_ENV = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'LC_ALL'];
 
 /** How long a child may take to print its URL (tsx transpiles on first start). */
 const START_TIMEOUT_MS = 30_000;
@@ -41,7 +47,8 @@ export function setPinning(p: Pinning): void {
 /** Spawns a command, on CPU 1 when pinning is on; the child is killed when the bench exits. */
 export function spawnTracked(command: string, args: string[], env: Record<string, string>): ChildProcess {
   const [cmd, argv] = pinning.pinned ? ['taskset', ['-c', '1', command, ...args]] : [command, args];
-  const child = spawn(cmd, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const base = Object.fromEntries(INHERITED_ENV.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]!]));
+  const child = spawn(cmd, argv, { cwd: ROOT, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   child.once('exit', () => children.delete(child));
   return child;
@@ -57,9 +64,9 @@ export interface ServerChild {
   stop(): Promise<void>;
 }
 
-/** Starts a TypeScript entry under tsx and waits for its first stdout line: JSON with a `url`. */
-export function startEntry(file: string, env: Record<string, string>): Promise<ServerChild> {
-  const child = spawnTracked(process.execPath, ['--import', 'tsx', file], env);
+/** Starts a TypeScript entry under tsx and waits for the JSON line with its `url` on stdout. */
+export function startEntry(file: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<ServerChild> {
+  const child = spawnTracked(process.execPath, [...nodeArgs, '--import', 'tsx', file], env);
   let err = '';
   child.stderr!.on('data', (c: Buffer) => {
     err = (err + c.toString()).slice(-STDERR_TAIL_CHARS);
@@ -79,20 +86,17 @@ export function startEntry(file: string, env: Record<string, string>): Promise<S
     child.stdout!.on('data', (c: Buffer) => {
       if (done) return;
       out += c.toString();
-      const newline = out.indexOf('\n');
-      if (newline < 0) return;
+      // The first line that is a JSON object with a url; other lines (e.g. --trace-gc) are skipped.
+      const line = out.split('\n').slice(0, -1).find((l) => l.startsWith('{"url"'));
+      if (line === undefined) return;
       done = true;
       clearTimeout(timer);
       child.off('exit', early);
-      try {
-        const info = JSON.parse(out.slice(0, newline)) as Record<string, unknown>;
-        child.once('exit', (code, signal) => {
-          if (!stopping.has(child)) unexpectedExits.push(`${file} (pid ${child.pid}) exited with ${code ?? signal} during the bench\n${err}`);
-        });
-        resolve({ child, pid: child.pid!, url: String(info.url), info, stderrTail: () => err, stop: () => stopChild(child) });
-      } catch {
-        fail(new Error(`${file} printed something other than a JSON line: ${out.slice(0, 200)}`));
-      }
+      const info = JSON.parse(line) as Record<string, unknown>;
+      child.once('exit', (code, signal) => {
+        if (!stopping.has(child)) unexpectedExits.push(`${file} (pid ${child.pid}) exited with ${code ?? signal} during the bench\n${err}`);
+      });
+      resolve({ child, pid: child.pid!, url: String(info.url), info, stderrTail: () => err, stop: () => stopChild(child) });
     });
   });
 }

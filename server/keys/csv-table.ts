@@ -1,13 +1,23 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, open, readFile, rename, rm } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { chmod, open, rename, rm } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
-import { parse } from 'csv-parse/sync';
+import { parse } from 'csv-parse';
 import { stringify } from 'csv-stringify/sync';
+
+/** Small reads keep each parsing step short, so a large key file never stalls requests. */
+const READ_CHUNK_BYTES = 16 * 1024;
 
 /** Reads a CSV file into rows of strings (header first), tolerating a BOM and ragged rows. */
 export async function readCsvTable(path: string): Promise<string[][]> {
-  const text = await readFile(path, 'utf8');
-  return parse(text, { bom: true, relax_column_count: true, skip_empty_lines: false }) as string[][];
+  const rows: string[][] = [];
+  const file = createReadStream(path, { highWaterMark: READ_CHUNK_BYTES });
+  const parser = parse({ bom: true, relax_column_count: true, skip_empty_lines: false });
+  // pipe() does not pass a read error (no such file) on: hand it to the parser's iterator.
+  file.on('error', (err) => parser.destroy(err));
+  file.pipe(parser);
+  for await (const row of parser) rows.push(row as string[]);
+  return rows;
 }
 
 export function csvText(rows: readonly (readonly unknown[])[]): string {

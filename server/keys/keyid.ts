@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
-/** Lowercase hex SHA-256 of a key: the only form in which keys are indexed. */
+/** Lowercase hex SHA-256 of a key: the only form in which keys are indexed. One-shot: no Hash object per call. */
 export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
+  return hash('sha256', text, 'hex');
 }
 
 /** Length of the key id: enough to tell keys apart in logs, useless for guessing the key. */

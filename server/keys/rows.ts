@@ -19,6 +19,8 @@ export interface ParseOptions {
 export interface ParseResult {
   records: KeyRecord[];
   rejected: RejectedRow[];
+  /** The same records by key hash (what a KeySet indexes). */
+  byHash: Map<string, KeyRecord>;
 }
 
 type Columns = Partial<Record<string, number>>;
@@ -124,48 +126,62 @@ function parseRow(cells: unknown[], row: number, cols: Columns, opts: ParseOptio
   };
 }
 
+/** Rows parsed per step of an incremental parse: one step stays well under a millisecond. */
+export const ROWS_PER_STEP = 250;
+
 /**
  * Parses the keys tab as the Sheets API returns it (first row the header; numbers, booleans,
  * serial dates or text). Bad rows are rejected with their row number and reason, never the key;
  * a key on several rows rejects all of them. Throws HeaderError when the header is unusable.
+ *
+ * A generator: it yields after every `rowsPerStep` rows, so a caller can let requests run between
+ * steps while a large sheet is parsed (see KeyStore); `parseKeyRows` runs it in one go.
  */
-export function parseKeyRows(values: unknown[][], opts: ParseOptions): ParseResult {
-  const [header, ...body] = values;
+export function* parseKeyRowsInSteps(values: unknown[][], opts: ParseOptions, rowsPerStep = ROWS_PER_STEP): Generator<void, ParseResult> {
+  const header = values[0];
   if (!header || header.every(isBlank)) throw new HeaderError('the keys tab is empty: no header row');
   const cols = mapHeader(header);
 
   const rejected: RejectedRow[] = [];
-  const byHash = new Map<string, KeyRecord[]>();
-  body.forEach((cells, index) => {
-    const row = index + 2;
-    if (!Array.isArray(cells) || cells.every(isBlank)) return; // empty rows are spacing, not errors
+  const byHash = new Map<string, KeyRecord>();
+  const duplicates = new Map<string, KeyRecord[]>();
+  for (let i = 1; i < values.length; i += 1) {
+    if (i % rowsPerStep === 0) yield;
+    const cells = values[i];
+    const row = i + 1;
+    if (!Array.isArray(cells) || cells.every(isBlank)) continue; // empty rows are spacing, not errors
     const outcome = parseRow(cells, row, cols, opts);
     if (!outcome.ok) {
       rejected.push({ row, reason: outcome.reason });
-      return;
-    }
-    const same = byHash.get(outcome.record.keyHash);
-    if (same) same.push(outcome.record);
-    else byHash.set(outcome.record.keyHash, [outcome.record]);
-  });
-
-  const records: KeyRecord[] = [];
-  for (const group of byHash.values()) {
-    if (group.length === 1) {
-      records.push(group[0]!);
       continue;
     }
+    const { record } = outcome;
+    const first = byHash.get(record.keyHash);
+    const dup = first ? [first, record] : duplicates.get(record.keyHash)?.concat(record);
+    if (dup) {
+      byHash.delete(record.keyHash);
+      duplicates.set(record.keyHash, dup);
+    } else {
+      byHash.set(record.keyHash, record);
+    }
+  }
+
+  for (const group of duplicates.values()) {
     const rows = group.map((r) => r.row).join(', ');
     for (const r of group) rejected.push({ row: r.row, reason: `the same key is on rows ${rows}` });
   }
   rejected.sort((a, b) => a.row - b.row);
-  return { records, rejected };
+  return { records: [...byHash.values()], rejected, byHash };
+}
+
+export function parseKeyRows(values: unknown[][], opts: ParseOptions): ParseResult {
+  const steps = parseKeyRowsInSteps(values, opts, Infinity);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
 }
 
 export function toKeySet(result: ParseResult, loadedAt: number): KeySet {
-  return {
-    byHash: new Map(result.records.map((r) => [r.keyHash, r])),
-    rejected: result.rejected,
-    loadedAt,
-  };
+  return { byHash: result.byHash, rejected: result.rejected, loadedAt };
 }

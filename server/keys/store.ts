@@ -1,6 +1,6 @@
 import NodeCache from 'node-cache';
 import type { Logger } from 'pino';
-import { HeaderError, parseKeyRows, toKeySet } from './rows.ts';
+import { HeaderError, parseKeyRowsInSteps, toKeySet, type ParseOptions, type ParseResult } from './rows.ts';
 import type { KeySet, KeySource } from './types.ts';
 
 export const DEFAULT_CACHE_TTL_SECONDS = 300;
@@ -28,6 +28,16 @@ export interface KeyStoreStatus {
   lastError: string | null;
   loads: number;
   failures: number;
+}
+
+/** Parses in steps, letting requests run between them: a 100,000-row sheet never stalls traffic. */
+async function parseWithoutStalling(values: unknown[][], opts: ParseOptions): Promise<ParseResult> {
+  const steps = parseKeyRowsInSteps(values, opts);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
 }
 
 /**
@@ -129,7 +139,7 @@ export class KeyStore {
     this.loads += 1;
     try {
       const table = await this.opts.source.load();
-      const parsed = parseKeyRows(table.values, { timeZone: table.timeZone, defaultRateLimit: this.opts.defaultRateLimit });
+      const parsed = await parseWithoutStalling(table.values, { timeZone: table.timeZone, defaultRateLimit: this.opts.defaultRateLimit });
       const keys = toKeySet(parsed, this.now());
       for (const r of parsed.rejected) this.log.warn({ row: r.row, reason: r.reason }, 'key row rejected');
       this.current = keys;

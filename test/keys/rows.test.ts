@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HeaderError, parseKeyRows } from '../../server/keys/rows.ts';
+import { HeaderError, parseKeyRows, parseKeyRowsInSteps } from '../../server/keys/rows.ts';
 import { sha256Hex } from '../../server/keys/keyid.ts';
 
 const KEY_A = 'sk-convergence-11111111-1111-4111-8111-111111111111';
@@ -63,6 +63,22 @@ describe('parseKeyRows', () => {
     expect(rejected[0]!.reason).toContain('rows 2, 4');
   });
 
+  it('parses in steps that yield, with the same result as one go', () => {
+    const rows = Array.from({ length: 1_000 }, (_, i) => [`sk-convergence-step-key-${String(i).padStart(6, '0')}`, `c${i}`, '', '', true, '']);
+    rows.push([...rows[10]!]);
+    const steps = parseKeyRowsInSteps([HEADER, ...rows], opts, 100);
+    let yields = 0;
+    let step = steps.next();
+    while (!step.done) {
+      yields += 1;
+      step = steps.next();
+    }
+    expect(yields).toBe(10);
+    expect(step.value).toEqual(parseKeyRows([HEADER, ...rows], opts));
+    expect(step.value.records).toHaveLength(999);
+    expect(step.value.rejected.map((r) => r.row)).toEqual([12, 1002]);
+  });
+
   it('skips wholly empty rows without counting them', () => {
     const { records, rejected } = parseKeyRows([HEADER, [], ['', '', ''], [KEY_A, 'a', '', '', true, '']], opts);
     expect(records[0]!.row).toBe(4);
@@ -76,7 +92,7 @@ describe('parseKeyRows', () => {
   });
 
   it('accepts a header alone as an empty key set', () => {
-    expect(parseKeyRows([HEADER], opts)).toEqual({ records: [], rejected: [] });
+    expect(parseKeyRows([HEADER], opts)).toEqual({ records: [], rejected: [], byHash: new Map() });
   });
 
   it('reads optional policy columns and rejects malformed ones', () => {
