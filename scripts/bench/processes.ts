@@ -2,6 +2,8 @@
  * Child processes for the benchmark: each server in its own process, pinned to CPU 1 when
  * `taskset` exists (the load generator pins itself to CPU 0), all killed on exit or Ctrl-C.
  */
+import { freePort, launchRedis, requireRedisServer } from '../redis-server.ts';
+export { freePort };
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -114,40 +116,12 @@ export function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
-/** A throwaway redis-server on a free loopback port, no persistence (as test/support/redis.ts). */
+/** A throwaway redis-server on a free loopback port, pinned and tracked like the other servers. */
 export async function startRedis(): Promise<{ url: string; pid: number }> {
-  if (spawnSync('redis-server', ['--version']).error) {
-    throw new Error('redis-server is not on PATH: the "gateway + Redis" target needs it (apt-get install redis-server)');
-  }
+  requireRedisServer('the "gateway + Redis" target needs it');
   const port = await freePort();
-  const child = spawnTracked('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {});
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 5_000);
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      if (out.includes('Ready to accept connections')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`redis-server exited with ${code}: ${out}`));
-    });
-  });
-  child.stdout!.resume();
-  child.stderr!.resume();
+  const child = await launchRedis(port, (command, args) => spawnTracked(command, args, {}));
   return { url: `redis://127.0.0.1:${port}`, pid: child.pid! };
 }
 
