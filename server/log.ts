@@ -4,32 +4,15 @@ const SEVERITY: Record<string, string> = {
   trace: 'DEBUG', debug: 'DEBUG', info: 'INFO', warn: 'WARNING', error: 'ERROR', fatal: 'CRITICAL',
 };
 
-/** Log lines are written in batches of at least this many bytes (or on flush): no syscall per request. */
-const LOG_BUFFER_BYTES = 4096;
-/** At most this long between a line being logged and being written. */
-const LOG_FLUSH_INTERVAL_MS = 250;
-
-let stdoutDestination: ReturnType<typeof pino.destination> | null = null;
-
 /**
- * Standard output, written asynchronously and in batches. A reader that goes away (a closed
- * pipe) loses the lines but never blocks or stops the gateway.
+ * Standard output through Node's own stream. Not pino.destination: sonic-boom's flushSync retries
+ * a write that failed with EPIPE forever, so a gateway whose log reader went away (a closed pipe)
+ * hung at exit. Node's stream reports EPIPE as an error event, which is ignored here: the lines are
+ * lost, the gateway keeps serving and can always stop.
  */
 function stdout(): DestinationStream {
-  const dest = pino.destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES });
-  dest.on('error', () => undefined);
-  setInterval(() => dest.flush(), LOG_FLUSH_INTERVAL_MS).unref();
-  stdoutDestination = dest;
-  return dest;
-}
-
-/** Writes out buffered log lines; call before process.exit. */
-export function flushLogs(): void {
-  try {
-    stdoutDestination?.flushSync();
-  } catch {
-    // nobody is reading: nothing to save
-  }
+  process.stdout.on('error', () => undefined);
+  return process.stdout;
 }
 
 export function createLogger(level: string, destination: DestinationStream = stdout()): Logger {

@@ -1,14 +1,9 @@
 import { ConfigError, loadConfig } from './config.ts';
 import { StartupError, startGateway } from './gateway.ts';
-import { createLogger, flushLogs } from './log.ts';
+import { createLogger } from './log.ts';
 
 /** Beyond SHUTDOWN_GRACE: time for the last usage flush (three tries) before a forced exit. */
 const SHUTDOWN_MARGIN_SECONDS = 60;
-
-function exit(code: number): never {
-  flushLogs();
-  process.exit(code);
-}
 
 /** Composition root: the only place that reads the environment and the process's signals. */
 async function main(): Promise<void> {
@@ -30,20 +25,17 @@ async function main(): Promise<void> {
     if (err instanceof StartupError) {
       log.fatal(err.message);
       process.stderr.write(`convergence-gateway: ${err.message}\n`);
-      exit(1);
+      process.exit(1);
     }
     throw err;
   }
-
-  // A log reader that went away (a closed pipe) must not stop the gateway, least of all its shutdown.
-  process.stdout.on('error', () => undefined);
 
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     // Whatever happens below, the process ends: grace, three flush attempts, then a hard stop.
-    setTimeout(() => exit(1), (config.SHUTDOWN_GRACE + SHUTDOWN_MARGIN_SECONDS) * 1000).unref();
+    setTimeout(() => process.exit(1), (config.SHUTDOWN_GRACE + SHUTDOWN_MARGIN_SECONDS) * 1000).unref();
     const say = (write: () => void): void => {
       try {
         write();
@@ -55,11 +47,11 @@ async function main(): Promise<void> {
     gateway.close().then(
       () => {
         say(() => log.info('shut down cleanly'));
-        exit(0);
+        process.exit(0);
       },
       (err: unknown) => {
         say(() => log.error({ err }, 'shutdown failed'));
-        exit(1);
+        process.exit(1);
       },
     );
   };

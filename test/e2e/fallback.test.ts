@@ -1,9 +1,14 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeVllm, type FakeVllm } from '../../scripts/fake-vllm.ts';
 import { spawnGateway, type GatewayProcess } from '../support/process.ts';
+import { eventually } from '../support/stack.ts';
 
 let vllm: FakeVllm;
 let dir: string;
@@ -72,6 +77,43 @@ describe('other modes', () => {
     expect(await statusOf(url)).toMatchObject({ auth_enabled: true, mode: 'file', keys_loaded: 0, last_error: expect.stringContaining('ENOENT') });
     const res = await fetch(`${url}/v1/models`, { headers: { authorization: 'Bearer sk-convergence-some-key-000000' } });
     expect(res.status).toBe(503);
+  });
+
+  it('shuts down on SIGTERM even when its log reader has gone away (a closed pipe)', async () => {
+    writeFileSync(join(dir, 'k.csv'), 'api_key,client_name,created_at,expires_at,is_active,rate_limit\nsk-convergence-pipe-test-0000,a,,,TRUE,\n');
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port: p } = probe.address() as { port: number };
+        probe.close(() => resolve(p));
+      });
+    });
+    // A real pipe whose reader leaves after three lines, as `npm start | head -3` does.
+    const marker = `cg-pipe-${randomUUID()}`;
+    spawn('bash', ['-c', `"${process.execPath}" --import tsx server/main.ts ${marker} 2>&1 | head -3 > /dev/null`], {
+      cwd: fileURLToPath(new URL('../..', import.meta.url)),
+      env: { PATH: process.env.PATH ?? '', HOME: dir, METADATA_SERVER_DETECTION: 'none', KEYS_FILE: join(dir, 'k.csv'), PORT: String(port), HOST: '127.0.0.1', UPSTREAM_URL: vllm.url },
+      stdio: 'ignore',
+    });
+    await eventually(async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => null))?.status === 200, 'gateway up');
+    for (let i = 0; i < 30; i += 1) await fetch(`http://127.0.0.1:${port}/v1/models`); // log lines into the closed pipe
+    // The node process itself, not the bash that started it (its command line holds the marker too).
+    const candidates = execFileSync('pgrep', ['-f', marker]).toString().trim().split('\n');
+    const pid = Number(candidates.find((p) => readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'node'));
+    expect(pid).toBeGreaterThan(0);
+    const alive = (): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    process.kill(pid, 'SIGTERM');
+    try {
+      await eventually(() => !alive(), 'the gateway process exits', 5_000);
+    } finally {
+      if (alive()) process.kill(pid, 'SIGKILL');
+    }
   });
 
   it('bad configuration exits 2 with one line naming the variable', async () => {
