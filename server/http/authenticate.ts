@@ -9,6 +9,8 @@ import type { AuthState, RequestState } from './state.ts';
 
 /** Checks the client key on every proxied request; open and disabled modes let everyone through. */
 export function authenticate(auth: AuthState, log: Logger, now: () => number) {
+  // Checked once: the per-request decision log costs an object even when debug is off.
+  const debug = log.isLevelEnabled('debug');
   return async function authenticateMiddleware(ctx: Context, next: Next): Promise<void> {
     if (auth.store === null) return next();
     const key = presentedKey(ctx.req.headers);
@@ -26,7 +28,7 @@ export function authenticate(auth: AuthState, log: Logger, now: () => number) {
       throw new GatewayError(verdict.code);
     }
     state.key = verdict.record;
-    log.debug({ key_id: verdict.record.keyId, decision: 'allowed' }, 'auth: allowed');
+    if (debug) log.debug({ key_id: verdict.record.keyId, decision: 'allowed' }, 'auth: allowed');
     ctx.set('X-Client-Name', encodeClientName(verdict.record.clientName));
     return next();
   };
