@@ -1,14 +1,14 @@
 import { describeGoogleError } from '../google/errors.ts';
 import { tabRange, type SheetsApi } from '../google/sheets.ts';
 import { KEY_COLUMNS } from '../keys/rows.ts';
-import { SHEETS_REQUEST_TIMEOUT_MS, SheetsKeySource, SourceError } from '../keys/sheets-source.ts';
+import { SHEETS_CALL_OPTIONS, SheetsKeySource, SourceError } from '../keys/sheets-source.ts';
 import { createLogger } from '../log.ts';
 import { USAGE_COLUMNS } from '../usage/columns.ts';
 import { headerNames, isBlankCell, missingColumns, positioned, rowFor } from './header.ts';
 import { columnLetters, sheetsCell } from './sheets-cells.ts';
 import { TableError, type ApplyResult, type InitResult, type KeyTable, type TableChange, type TableData } from './table.ts';
 
-const CALL = { timeout: SHEETS_REQUEST_TIMEOUT_MS, retry: false };
+const CALL = SHEETS_CALL_OPTIONS;
 const INPUT = 'USER_ENTERED';
 
 /** One range of a values.update / values.batchUpdate. */

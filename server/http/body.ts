@@ -4,10 +4,19 @@ import { GatewayError } from './errors.ts';
 /** Thrown when the client goes away while its body is being read. */
 export class ClientGone extends Error {}
 
+/** The 413 answer for a body over `limit` bytes. */
+export function bodyTooLarge(limit: number): GatewayError {
+  return new GatewayError('request_too_large', `Request body is larger than ${limit} bytes.`);
+}
+
+/** Refuses a declared body over the limit before any of it is read or forwarded. */
+export function checkDeclaredLength(req: IncomingMessage, limit: number): void {
+  if (Number(req.headers['content-length'] ?? 0) > limit) throw bodyTooLarge(limit);
+}
+
 /** Reads a request body whole, refusing (413) past `limit` bytes without reading further. */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > limit) return Promise.reject(new GatewayError('request_too_large', `Request body is larger than ${limit} bytes.`));
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  checkDeclaredLength(req, limit);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -16,7 +25,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       if (size > limit) {
         cleanup();
         req.resume();
-        reject(new GatewayError('request_too_large', `Request body is larger than ${limit} bytes.`));
+        reject(bodyTooLarge(limit));
         return;
       }
       chunks.push(chunk);

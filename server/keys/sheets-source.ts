@@ -5,6 +5,8 @@ import type { KeySource, RawKeyTable } from './types.ts';
 
 /** Google answers a read within seconds; beyond this the load counts as failed and is retried. */
 export const SHEETS_REQUEST_TIMEOUT_MS = 15_000;
+/** Options for every Sheets call: bounded, and no retries of gaxios's own (callers back off). */
+export const SHEETS_CALL_OPTIONS = { timeout: SHEETS_REQUEST_TIMEOUT_MS, retry: false };
 
 export class SourceError extends Error {
   constructor(message: string, readonly status: number | null = null) {
@@ -27,7 +29,7 @@ export class SheetsKeySource implements KeySource {
   }
 
   async load(): Promise<RawKeyTable> {
-    const options = { timeout: SHEETS_REQUEST_TIMEOUT_MS, retry: false };
+    const options = SHEETS_CALL_OPTIONS;
     this.log.debug({ spreadsheet: this.spreadsheetId, tab: this.tab }, 'sheets query: spreadsheets.get + values.get');
     try {
       const [meta, values] = await Promise.all([

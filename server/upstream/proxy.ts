@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform, type Readable } from 'node:stream';
 import { Pool, errors, type Dispatcher } from 'undici';
+import { bodyTooLarge, checkDeclaredLength, ClientGone } from '../http/body.ts';
 import { GatewayError } from '../http/errors.ts';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
 
@@ -33,7 +34,6 @@ export interface UpstreamOptions {
 }
 
 class BodyTooLarge extends Error {}
-class ClientGone extends Error {}
 
 /** Counts a chunked body on its way through and fails it past the limit. */
 function limitBody(req: IncomingMessage, limit: number): Readable {
@@ -62,19 +62,13 @@ export class UpstreamProxy {
     this.pool = new Pool(url.origin, { keepAliveTimeout: 4_000, headersTimeout: opts.headersTimeoutMs, bodyTimeout: 0 });
   }
 
-  /** Rejects a declared body over the limit before anything is sent upstream. */
-  checkDeclaredLength(req: IncomingMessage): void {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > this.opts.maxBodyBytes) throw new GatewayError('request_too_large', `Request body is larger than ${this.opts.maxBodyBytes} bytes.`);
-  }
-
   /**
    * Sends the request upstream and writes the answer to `res` as it arrives. Uses undici's
    * dispatch API: the answer's chunks go straight to the client socket, with no stream objects
    * or abort signals of its own per request (see the benchmark notes in README → Performance).
    */
   forward(req: IncomingMessage, res: ServerResponse, options: ForwardOptions = {}): Promise<ForwardResult> {
-    this.checkDeclaredLength(req);
+    checkDeclaredLength(req, this.opts.maxBodyBytes);
     const method = req.method ?? 'GET';
     let body: Buffer | Readable | null = null;
     if (options.body !== undefined) body = options.body;
@@ -161,7 +155,7 @@ export class UpstreamProxy {
 }
 
 function mapUpstreamError(err: unknown, limit: number): GatewayError {
-  if (err instanceof BodyTooLarge) return new GatewayError('request_too_large', `Request body is larger than ${limit} bytes.`);
+  if (err instanceof BodyTooLarge) return bodyTooLarge(limit);
   if (err instanceof errors.HeadersTimeoutError) return new GatewayError('upstream_timeout');
   return new GatewayError('upstream_unavailable');
 }

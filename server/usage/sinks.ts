@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { describeGoogleError } from '../google/errors.ts';
 import { tabRange, type SheetsApi } from '../google/sheets.ts';
 import { csvText } from '../keys/csv-table.ts';
-import { SHEETS_REQUEST_TIMEOUT_MS, SourceError } from '../keys/sheets-source.ts';
+import { SHEETS_CALL_OPTIONS, SourceError } from '../keys/sheets-source.ts';
 import { USAGE_COLUMNS } from './columns.ts';
 
 export type UsageRow = Record<(typeof USAGE_COLUMNS)[number], string | number>;
@@ -32,7 +32,7 @@ export class SheetsUsageSink implements UsageSink {
   }
 
   async append(rows: readonly UsageRow[]): Promise<void> {
-    const options = { timeout: SHEETS_REQUEST_TIMEOUT_MS, retry: false };
+    const options = SHEETS_CALL_OPTIONS;
     try {
       const columns = this.columns ?? (await this.prepare(options));
       this.log.debug({ rows: rows.length, tab: this.tab }, 'sheets query: values.append usage');
