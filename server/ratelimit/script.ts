@@ -1,40 +1,58 @@
 import { createHash } from 'node:crypto';
 
 /**
- * The sliding window in Redis: one sorted set per key, scored by admission time in ms, so
- * ZCARD after pruning is the exact number of requests admitted in the last window. Runs
- * atomically (a Lua script), on Redis's own clock so every replica agrees on "now".
+ * The sliding window in Redis: one list per key holding its admission times in ms, oldest first,
+ * so after dropping the times that left the window its length is the exact number of requests
+ * admitted in the last window. Runs atomically (a Lua script), on Redis's own clock so every
+ * replica agrees on "now". A list, not a sorted set: times arrive in order, so pruning only ever
+ * pops from the head (each time once), and a time costs a few bytes instead of a member string.
+ * Should Redis's clock step back, a time lands out of order and stays until the times before it
+ * leave: the window then counts too much for a moment, never too little.
+ *
+ * One run decides a batch of checks (every check this replica queued in one turn of its event
+ * loop), in order: a key checked twice in a batch sees its first admission. Same guarantee as one
+ * run per check, at one round trip and one socket write per batch instead of per request.
  */
 export const SLIDING_WINDOW_LUA = `
--- KEYS[1]  sorted set of the key's admitted requests: member = unique id, score = time in ms
--- ARGV[1]  window length in ms
--- ARGV[2]  limit: requests admitted per window
--- ARGV[3]  unique member id for this request (caller's random nonce)
-local window = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
+-- KEYS[i]      check i's list of admission times in ms, oldest first
+-- ARGV[2i-1]   check i's window length in ms
+-- ARGV[2i]     check i's limit: requests admitted per window
+-- Returns three numbers per check: admitted (1 or 0), remaining, ms until a slot frees.
 -- Redis's clock, not the caller's: replicas with skewed clocks still share one window.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
--- Forget requests that have left the window: those at or before now - window.
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local count = redis.call('ZCARD', KEYS[1])
-local admitted = 0
-if count < limit then
-  -- Admit and record this request; a rejected one is never recorded, so it does not count.
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  count = count + 1
-  admitted = 1
+local out = {}
+for i, key in ipairs(KEYS) do
+  local window = tonumber(ARGV[2 * i - 1])
+  local limit = tonumber(ARGV[2 * i])
+  -- Forget requests that have left the window: those at or before now - window.
+  local oldest = tonumber(redis.call('LINDEX', key, 0))
+  while oldest and oldest <= now - window do
+    redis.call('LPOP', key)
+    oldest = tonumber(redis.call('LINDEX', key, 0))
+  end
+  local count = redis.call('LLEN', key)
+  local admitted = 0
+  if count < limit then
+    -- Admit and record this request; a rejected one is never recorded, so it does not count.
+    redis.call('RPUSH', key, now)
+    -- The list empties itself once its newest request has left the window (idle keys cost
+    -- nothing); a denial adds nothing, so the expiry set by the last admission still holds.
+    redis.call('PEXPIRE', key, window)
+    count = count + 1
+    admitted = 1
+    oldest = oldest or now
+  end
+  -- Time until the oldest request leaves the window, i.e. until a slot frees.
+  local reset = 0
+  if oldest then reset = oldest + window - now end
+  out[3 * i - 2] = admitted
+  out[3 * i - 1] = limit - count
+  out[3 * i] = reset
 end
--- The set empties itself once the newest request has left the window (idle keys cost nothing).
-redis.call('PEXPIRE', KEYS[1], window)
--- Time until the oldest request leaves the window, i.e. until a slot frees.
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-local reset = 0
-if oldest[2] then reset = tonumber(oldest[2]) + window - now end
-return {admitted, limit - count, reset}
+return out
 `;
 
-/** SHA-1 of the script, as EVALSHA names it; pinned by a test so a change is deliberate. */
 export const SLIDING_WINDOW_SHA = createHash('sha1').update(SLIDING_WINDOW_LUA).digest('hex');
 
 /**
