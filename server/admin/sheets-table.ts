@@ -1,5 +1,6 @@
 import { describeGoogleError } from '../google/errors.ts';
-import { tabRange, type SheetsApi } from '../google/sheets.ts';
+import { tabRange } from '../google/range.ts';
+import type { SheetsApi } from '../google/sheets.ts';
 import { KEY_COLUMNS } from '../keys/rows.ts';
 import { SHEETS_CALL_OPTIONS, SheetsKeySource, SourceError } from '../keys/sheets-source.ts';
 import { createLogger } from '../log.ts';

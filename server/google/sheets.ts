@@ -6,9 +6,3 @@ export type SheetsApi = sheets_v4.Sheets;
 export function createSheetsApi(auth: JWT | GoogleAuth, rootUrl: string): SheetsApi {
   return sheets({ version: 'v4', auth, rootUrl: rootUrl.endsWith('/') ? rootUrl : `${rootUrl}/` });
 }
-
-/** A1 reference to a whole tab: quoted, with quotes doubled, so any tab name is safe. */
-export function tabRange(tab: string, cells = ''): string {
-  const quoted = `'${tab.replaceAll("'", "''")}'`;
-  return cells ? `${quoted}!${cells}` : quoted;
-}

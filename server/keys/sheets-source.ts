@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { describeGoogleError } from '../google/errors.ts';
-import { tabRange, type SheetsApi } from '../google/sheets.ts';
+import { tabRange } from '../google/range.ts';
+import type { SheetsApi } from '../google/sheets.ts';
 import type { KeySource, RawKeyTable } from './types.ts';
 
 /** Google answers a read within seconds; beyond this the load counts as failed and is retried. */

@@ -1,7 +1,7 @@
 import NodeCache from 'node-cache';
 import type { Logger } from 'pino';
-import { HeaderError, parseKeyRowsInSteps, toKeySet, type ParseOptions, type ParseResult } from './rows.ts';
-import type { KeySet, KeySource } from './types.ts';
+import { HeaderError, KeyRowParser, ROWS_PER_STEP, toKeySet, type ParseResult } from './rows.ts';
+import type { KeyRecord, KeySet, KeySource } from './types.ts';
 
 export const DEFAULT_CACHE_TTL_SECONDS = 300;
 /** How often node-cache looks for an expired key set; bounds how late a timed reload starts. */
@@ -30,14 +30,31 @@ export interface KeyStoreStatus {
   failures: number;
 }
 
-/** Parses in steps, letting requests run between them: a 100,000-row sheet never stalls traffic. */
-async function parseWithoutStalling(values: unknown[][], opts: ParseOptions): Promise<ParseResult> {
-  const steps = parseKeyRowsInSteps(values, opts);
-  for (;;) {
-    const step = steps.next();
-    if (step.done) return step.value;
-    await new Promise<void>((resolve) => setImmediate(resolve));
+const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * Reads and parses the source's rows without stalling traffic, reusing the previous key set's
+ * records where rows are unchanged. A source that streams (the key file) hands over a read at a
+ * time, and the whole table never exists; a whole table (the Sheets API's answer) is parsed in
+ * steps of ROWS_PER_STEP rows, letting requests run between them.
+ */
+async function loadAndParse(source: KeySource, defaultRateLimit: number, previous: ReadonlyMap<string, KeyRecord> | null): Promise<ParseResult> {
+  if (source.openRows) {
+    const stream = await source.openRows();
+    const parser = new KeyRowParser({ timeZone: stream.timeZone, defaultRateLimit }, previous);
+    await stream.forEachBatch((rows) => {
+      for (const row of rows) parser.push(row);
+    });
+    return parser.finish();
   }
+  const table = await source.load();
+  const parser = new KeyRowParser({ timeZone: table.timeZone, defaultRateLimit }, previous);
+  const { values } = table;
+  for (let i = 0; i < values.length; i += 1) {
+    if (i > 0 && i % ROWS_PER_STEP === 0) await nextTurn();
+    parser.push(values[i]);
+  }
+  return parser.finish();
 }
 
 /**
@@ -138,8 +155,7 @@ export class KeyStore {
     const started = this.now();
     this.loads += 1;
     try {
-      const table = await this.opts.source.load();
-      const parsed = await parseWithoutStalling(table.values, { timeZone: table.timeZone, defaultRateLimit: this.opts.defaultRateLimit });
+      const parsed = await loadAndParse(this.opts.source, this.opts.defaultRateLimit, this.current?.byHash ?? null);
       const keys = toKeySet(parsed, this.now());
       for (const r of parsed.rejected) this.log.warn({ row: r.row, reason: r.reason }, 'key row rejected');
       this.current = keys;
@@ -147,7 +163,7 @@ export class KeyStore {
       this.consecutiveFailures = 0;
       if (!this.stopped) this.cache.set(CACHE_ENTRY, keys);
       this.log.info(
-        { source: this.opts.source.description, keys_loaded: keys.byHash.size, rows_rejected: parsed.rejected.length, ms: this.now() - started },
+        { source: this.opts.source.description, keys_loaded: keys.byHash.size, keys_unchanged: parsed.reused, rows_rejected: parsed.rejected.length, ms: this.now() - started },
         'key set loaded',
       );
       for (const listener of this.listeners) listener(true);

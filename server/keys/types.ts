@@ -35,12 +35,20 @@ export interface RawKeyTable {
   timeZone: string;
 }
 
+/** A table read batch by batch: its rows (header first) go to `onRows` as they are read. */
+export interface RowStream {
+  timeZone: string;
+  forEachBatch(onRows: (rows: unknown[][]) => void): Promise<void>;
+}
+
 /** A place keys are read from: the Sheets API, a CSV file, or memory. Throws on I/O failure. */
 export interface KeySource {
   readonly kind: 'google_sheets' | 'file' | 'memory';
   /** A description safe to log (no secrets). */
   readonly description: string;
   load(): Promise<RawKeyTable>;
+  /** Sources that can read incrementally: the gateway then never holds the whole table. */
+  openRows?(): Promise<RowStream>;
 }
 
 export type Verification =

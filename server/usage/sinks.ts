@@ -1,7 +1,8 @@
 import { appendFile, open } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { describeGoogleError } from '../google/errors.ts';
-import { tabRange, type SheetsApi } from '../google/sheets.ts';
+import { tabRange } from '../google/range.ts';
+import type { SheetsApi } from '../google/sheets.ts';
 import { csvText } from '../keys/csv-table.ts';
 import { SHEETS_CALL_OPTIONS, SourceError } from '../keys/sheets-source.ts';
 import { USAGE_COLUMNS } from './columns.ts';

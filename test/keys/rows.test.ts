@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HeaderError, parseKeyRows, parseKeyRowsInSteps } from '../../server/keys/rows.ts';
+import { HeaderError, KeyRowParser, parseKeyRows, parseKeyRowsInSteps, sameRecord } from '../../server/keys/rows.ts';
 import { sha256Hex } from '../../server/keys/keyid.ts';
 
 const KEY_A = 'sk-convergence-11111111-1111-4111-8111-111111111111';
@@ -92,7 +92,7 @@ describe('parseKeyRows', () => {
   });
 
   it('accepts a header alone as an empty key set', () => {
-    expect(parseKeyRows([HEADER], opts)).toEqual({ records: [], rejected: [], byHash: new Map() });
+    expect(parseKeyRows([HEADER], opts)).toEqual({ records: [], rejected: [], byHash: new Map(), reused: 0 });
   });
 
   it('reads optional policy columns and rejects malformed ones', () => {
@@ -116,3 +116,87 @@ describe('parseKeyRows', () => {
     expect(rejected.map((r) => r.row)).toEqual([4, 5, 6]);
   });
 });
+
+describe('KeyRowParser', () => {
+  const KEY_C = 'sk-convergence-33333333-3333-4333-8333-333333333333';
+  const table = [
+    HEADER,
+    [KEY_A, 'Acme', '', '2030-01-01', true, ''],
+    [KEY_B, 'Beta', '', '', true, '100'],
+    [KEY_C, 'Gamma', '', '', false, ''],
+  ];
+
+  it('takes rows one at a time, with the same result as a whole table', () => {
+    const parser = new KeyRowParser(opts);
+    for (const row of table) parser.push(row);
+    expect(parser.finish()).toEqual(parseKeyRows(table, opts));
+    expect(() => new KeyRowParser(opts).finish()).toThrow(HeaderError);
+  });
+
+  it('keeps the previous record of every unchanged row, and only of those', () => {
+    const first = parseKeyRows(table, opts);
+    expect(first.reused).toBe(0);
+    const changed = [
+      HEADER,
+      [KEY_A, 'Acme', '', '2030-01-01', true, ''], // unchanged
+      [KEY_B, 'Beta', '', '', true, '200'], // new limit
+      [KEY_C, 'Gamma', '', '', true, ''], // reactivated
+    ];
+    const second = parseKeyRows(changed, opts, first.byHash);
+    const hashA = sha256Hex(KEY_A);
+    const hashB = sha256Hex(KEY_B);
+    const hashC = sha256Hex(KEY_C);
+    expect(second.reused).toBe(1);
+    expect(second.byHash.get(hashA)).toBe(first.byHash.get(hashA));
+    expect(second.byHash.get(hashB)).not.toBe(first.byHash.get(hashB));
+    expect(second.byHash.get(hashB)!.rateLimit).toBe(200);
+    expect(second.byHash.get(hashC)!.isActive).toBe(true);
+
+    // A row that moved is a new record (messages name rows); so is one whose zone reading changed.
+    const moved = parseKeyRows([HEADER, changed[2]!, changed[1]!, changed[3]!], opts, second.byHash);
+    expect(moved.byHash.get(hashA)).not.toBe(second.byHash.get(hashA));
+    expect(moved.byHash.get(hashA)!.row).toBe(3);
+    const otherZone = parseKeyRows(changed, { ...opts, timeZone: 'Asia/Tokyo' }, second.byHash);
+    expect(otherZone.byHash.get(hashA)!.expiresAt).not.toBe(second.byHash.get(hashA)!.expiresAt);
+    expect(otherZone.reused).toBe(2);
+  });
+
+  it('compares every field, allowed models included', () => {
+    const withModels = (models: string) => parseKeyRows([[...HEADER, 'allowed_models'], [KEY_A, 'Acme', '', '', true, '', models]], opts).records[0]!;
+    expect(sameRecord(withModels('a,b'), withModels('b, a'))).toBe(true);
+    expect(sameRecord(withModels('a,b'), withModels('a'))).toBe(false);
+    expect(sameRecord(withModels('a'), withModels(''))).toBe(false);
+    expect(sameRecord(withModels(''), withModels(''))).toBe(true);
+  });
+
+  it('rejects every row of a key duplicated across reloads too, never reusing one of them', () => {
+    const first = parseKeyRows(table, opts);
+    const dup = parseKeyRows([...table, [KEY_A, 'Acme again', '', '', true, '']], opts, first.byHash);
+    expect(dup.byHash.has(sha256Hex(KEY_A))).toBe(false);
+    expect(dup.rejected.map((r) => r.row)).toEqual([2, 5]);
+  });
+
+  it('hands back the previous index itself when nothing changed, and a new one on any change', () => {
+    const first = parseKeyRows(table, opts);
+    const same = parseKeyRows(table, opts, first.byHash);
+    expect(same.byHash).toBe(first.byHash);
+    expect(same.reused).toBe(3);
+    expect(same.records).toEqual(first.records);
+
+    // A key's row blanked out: every other row unchanged, yet the key set lost one.
+    const blanked = parseKeyRows([HEADER, table[1]!, ['', '', '', '', '', ''], table[3]!], opts, first.byHash);
+    expect(blanked.byHash).not.toBe(first.byHash);
+    expect([...blanked.byHash.keys()]).toEqual([sha256Hex(KEY_A), sha256Hex(KEY_C)]);
+
+    // A bad row added: the key set is the same, the rejection is new.
+    const withBad = parseKeyRows([...table, ['short', 'x', '', '', true, '']], opts, first.byHash);
+    expect(withBad.byHash).toBe(first.byHash);
+    expect(withBad.rejected).toEqual([{ row: 5, reason: expect.stringContaining('shorter') }]);
+
+    // The first key again further down: both rows rejected, though the first was unchanged.
+    const dup = parseKeyRows([...table, [KEY_B, 'Beta', '', '', true, '100']], opts, first.byHash);
+    expect([...dup.byHash.keys()]).toEqual([sha256Hex(KEY_A), sha256Hex(KEY_C)]);
+    expect(dup.rejected.map((r) => r.row)).toEqual([3, 5]);
+  });
+});
+
