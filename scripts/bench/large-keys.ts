@@ -1,8 +1,10 @@
 /**
  * `--keys N`: the same gateway with an N-row key file. Load + parse time (in this process and
  * as the child saw it), RSS, saturation against the 1,000-key gateway in alternating runs, and
- * p99 at the fixed rate with and without `POST /admin/reload-keys` looping alongside.
+ * p99 at the fixed rate with and without `POST /admin/reload-keys` looping alongside, each reload
+ * after a one-row edit of the file.
  */
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { FileKeySource } from '../../server/keys/file-source.ts';
 import { parseKeyRows, toKeySet } from '../../server/keys/rows.ts';
@@ -55,11 +57,34 @@ async function timeParse(path: string): Promise<LargeKeysResult['parseMs']> {
   return { read: median(runs.map((r) => r.read)), parse: median(runs.map((r) => r.parse)), total: median(runs.map((r) => r.total)) };
 }
 
-/** Reloads, RELOAD_GAP_MS apart, until `untilMs`; returns how long each took. */
-async function reloadLoop(url: string, untilMs: number): Promise<number[]> {
+/**
+ * Two versions of the key file that differ in one client name (its last row's), swapped in by
+ * rename before each reload: every reload then reads the whole file and picks up a real change,
+ * as a reload after an admin's edit does, instead of finding the same key set again.
+ */
+function fileVersions(path: string): { swap: () => void } {
+  const original = readFileSync(path);
+  const text = original.toString('utf8');
+  const lastRow = text.lastIndexOf('\n', text.length - 2) + 1;
+  const comma = text.indexOf(',', lastRow);
+  const edited = Buffer.from(`${text.slice(0, comma + 1)}renamed-${text.slice(comma + 1)}`);
+  const tmp = `${path}.next`;
+  let flip = false;
+  return {
+    swap: () => {
+      flip = !flip;
+      writeFileSync(tmp, flip ? edited : original, { mode: 0o600 });
+      renameSync(tmp, path);
+    },
+  };
+}
+
+/** Reloads, RELOAD_GAP_MS apart, until `untilMs`, each after a one-row change; returns how long each took. */
+async function reloadLoop(url: string, untilMs: number, file: { swap: () => void }): Promise<number[]> {
   const req: Req = { method: 'POST', path: '/admin/reload-keys', headers: { authorization: `Bearer ${ADMIN_KEY}` }, body: '' };
   const times: number[] = [];
   while (performance.now() < untilMs) {
+    file.swap();
     const t0 = performance.now();
     const status = await probe(url, req, RELOAD_TIMEOUT_MS);
     if (status !== 200) throw new Error(`POST /admin/reload-keys answered ${status}`);
@@ -84,6 +109,7 @@ export async function runLargeKeys(
   const parseMs = await timeParse(file.path);
   say(`  load in-process: ${parseMs.total.toFixed(0)} ms (file + CSV ${parseMs.read.toFixed(0)}, rows to key set ${parseMs.parse.toFixed(0)})`);
   const large = await startEntry(ENTRY.gateway, gatewayEnv(file.path, upstreamUrl));
+  const versions = fileVersions(file.path);
   if (large.info.keys_loaded !== rows) throw new Error(`the ${rows}-key gateway loaded ${String(large.info.keys_loaded)} keys`);
   const idleLarge = memoryMb(large.pid)?.rss ?? NaN;
   const [req] = chatRequests([file.sample[0]!]);
@@ -109,7 +135,7 @@ export async function runLargeKeys(
     quiet.push(await paced(large.url, chatRequests(file.sample), s.rate, s.fixedMs));
     if (round === 0) beforeReloads = memoryMb(large.pid)?.rss ?? NaN;
     const until = performance.now() + s.fixedMs;
-    const [withReloads, times] = await Promise.all([paced(large.url, chatRequests(file.sample), s.rate, s.fixedMs), reloadLoop(large.url, until)]);
+    const [withReloads, times] = await Promise.all([paced(large.url, chatRequests(file.sample), s.rate, s.fixedMs), reloadLoop(large.url, until, versions)]);
     loud.push(withReloads);
     reloadTimes.push(...times);
     say(`    fixed rate p99: ${quiet.at(-1)!.p99.toFixed(2)} ms quiet, ${withReloads.p99.toFixed(2)} ms with ${times.length} reloads running`);

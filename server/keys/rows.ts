@@ -190,17 +190,23 @@ function keep(c: KeyRecord): KeyRecord {
  * record: a reload of a mostly unchanged sheet allocates next to nothing that outlives it, so
  * reloading 100,000 keys every minute does not grow the heap.
  */
+/** Records moved into a new index per step when a reload changed something (about a millisecond). */
+const INDEX_ENTRIES_PER_STEP = 5_000;
+
 export class KeyRowParser {
   private cols: Columns | null = null;
   private rowNumber = 0;
   private readonly rejected: RejectedRow[] = [];
   /**
-   * While every accepted row is a previous record, on the row it was on, they are only listed
-   * (no duplicate is possible then: a second row with the same key is on another row); the index
-   * is built at the first change. A reload that changes nothing builds no index at all.
+   * Rows that are previous records on the rows they were on are only listed, not indexed: no
+   * duplicate is possible among them (a second row with the same key is on another row). While
+   * every accepted row is such, `unchanged` lists them; from the first change on they wait in
+   * `pending`, rows after it go into the index, and `finishInSteps` merges the two a few
+   * thousand at a time. A reload that changes nothing builds no index at all.
    */
   private unchanged: KeyRecord[] | null = [];
-  private byHash = new Map<string, KeyRecord>();
+  private pending: KeyRecord[] = [];
+  private readonly byHash = new Map<string, KeyRecord>();
   private readonly duplicates = new Map<string, KeyRecord[]>();
   /** Records carried over unchanged from the previous key set. */
   reused = 0;
@@ -237,36 +243,38 @@ export class KeyRowParser {
       }
     } else {
       record = keep(candidate);
+      if (this.unchanged) {
+        this.pending = this.unchanged;
+        this.unchanged = null;
+      }
     }
-    this.index();
-    const first = this.byHash.get(record.keyHash);
-    const dup = first ? [first, record] : this.duplicates.get(record.keyHash)?.concat(record);
-    if (dup) {
-      this.byHash.delete(record.keyHash);
-      this.duplicates.set(record.keyHash, dup);
-    } else {
-      this.byHash.set(record.keyHash, record);
-    }
+    this.add(record, false);
   }
 
-  /** The parse of every row pushed; throws HeaderError when not even a header came. */
-  finish(): ParseResult {
+  /** The parse of every row pushed, yielding between index steps; throws HeaderError when not even a header came. */
+  *finishInSteps(): Generator<void, ParseResult> {
     if (this.cols === null) throw new HeaderError('the keys tab is empty: no header row');
-    let byHash: ReadonlyMap<string, KeyRecord>;
+    let byHash: ReadonlyMap<string, KeyRecord> = this.byHash;
     if (this.unchanged && this.previous && this.unchanged.length === this.previous.size) {
       byHash = this.previous; // every record, each on its row: the same key set
     } else {
-      this.index();
-      byHash = this.byHash;
+      const pending = this.unchanged ?? this.pending;
+      this.unchanged = null;
+      this.pending = [];
+      for (let i = 0; i < pending.length; i += 1) {
+        if (i > 0 && i % INDEX_ENTRIES_PER_STEP === 0) yield;
+        this.add(pending[i]!, true);
+      }
     }
     for (const group of this.duplicates.values()) {
+      group.sort((x, y) => x.row - y.row);
       const rows = group.map((r) => r.row).join(', ');
       for (const r of group) this.rejected.push({ row: r.row, reason: `the same key is on rows ${rows}` });
     }
     this.rejected.sort((a, b) => a.row - b.row);
     return {
       get records() {
-        return [...byHash.values()];
+        return [...byHash.values()].sort((a, b) => a.row - b.row);
       },
       rejected: this.rejected,
       byHash,
@@ -274,10 +282,29 @@ export class KeyRowParser {
     };
   }
 
-  private index(): void {
-    if (!this.unchanged) return;
-    for (const r of this.unchanged) this.byHash.set(r.keyHash, r);
-    this.unchanged = null;
+  finish(): ParseResult {
+    const steps = this.finishInSteps();
+    for (;;) {
+      const step = steps.next();
+      if (step.done) return step.value;
+    }
+  }
+
+  /** Indexes a record, or moves its key to the duplicates (a key on several rows is refused on all). */
+  private add(record: KeyRecord, earlier: boolean): void {
+    const first = this.byHash.get(record.keyHash);
+    if (first) {
+      this.byHash.delete(record.keyHash);
+      this.duplicates.set(record.keyHash, [first, record]);
+      return;
+    }
+    const group = this.duplicates.get(record.keyHash);
+    if (group) {
+      if (earlier) group.unshift(record);
+      else group.push(record);
+      return;
+    }
+    this.byHash.set(record.keyHash, record);
   }
 }
 

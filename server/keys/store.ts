@@ -45,7 +45,7 @@ async function loadAndParse(source: KeySource, defaultRateLimit: number, previou
     await stream.forEachBatch((rows) => {
       for (const row of rows) parser.push(row);
     });
-    return parser.finish();
+    return finishWithoutStalling(parser);
   }
   const table = await source.load();
   const parser = new KeyRowParser({ timeZone: table.timeZone, defaultRateLimit }, previous);
@@ -54,7 +54,16 @@ async function loadAndParse(source: KeySource, defaultRateLimit: number, previou
     if (i > 0 && i % ROWS_PER_STEP === 0) await nextTurn();
     parser.push(values[i]);
   }
-  return parser.finish();
+  return finishWithoutStalling(parser);
+}
+
+async function finishWithoutStalling(parser: KeyRowParser): Promise<ParseResult> {
+  const steps = parser.finishInSteps();
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    await nextTurn();
+  }
 }
 
 /**

@@ -198,5 +198,37 @@ describe('KeyRowParser', () => {
     expect([...dup.byHash.keys()]).toEqual([sha256Hex(KEY_A), sha256Hex(KEY_C)]);
     expect(dup.rejected.map((r) => r.row)).toEqual([3, 5]);
   });
+
+  it('after a change near the end, merges the unchanged records into the new index in steps', () => {
+    const rows = Array.from({ length: 12_000 }, (_, i) => [`sk-convergence-merge-key-${String(i).padStart(6, '0')}`, `c${i}`, '', '', true, '']);
+    const first = parseKeyRows([HEADER, ...rows], opts);
+    const edited = rows.map((r) => [...r]);
+    edited[11_999]![1] = 'renamed';
+    edited.push([...rows[3]!]); // and the fourth key again on a new last row
+    const parser = new KeyRowParser(opts, first.byHash);
+    for (const r of [HEADER, ...edited]) parser.push(r);
+    const steps = parser.finishInSteps();
+    let yields = 0;
+    let step = steps.next();
+    while (!step.done) {
+      yields += 1;
+      step = steps.next();
+    }
+    expect(yields).toBe(2); // 11,999 unchanged records, 5,000 per step
+    const result = step.value;
+    expect(result.byHash.size).toBe(11_999);
+    expect(result.reused).toBe(11_999);
+    expect(result.byHash.get(sha256Hex(rows[0]![0] as string))).toBe(first.byHash.get(sha256Hex(rows[0]![0] as string)));
+    expect(result.byHash.get(sha256Hex(rows[11_999]![0] as string))!.clientName).toBe('renamed');
+    expect(result.byHash.has(sha256Hex(rows[3]![0] as string))).toBe(false);
+    expect(result.rejected).toEqual([
+      { row: 5, reason: 'the same key is on rows 5, 12002' },
+      { row: 12_002, reason: 'the same key is on rows 5, 12002' },
+    ]);
+    expect(result.records.map((r) => r.row)).toEqual(result.records.map((r) => r.row).sort((a, b) => a - b));
+    const fresh = parseKeyRows([HEADER, ...edited], opts);
+    expect(result.records).toEqual(fresh.records);
+    expect(result.rejected).toEqual(fresh.rejected);
+  });
 });
 
