@@ -180,6 +180,17 @@ function keep(c: KeyRecord): KeyRecord {
   };
 }
 
+/** Records moved into a new index per step when a reload changed something (about a millisecond). */
+const INDEX_ENTRIES_PER_STEP = 5_000;
+
+/** Runs a stepped parse to its end without pausing. */
+function runSteps<T>(steps: Generator<void, T>): T {
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
 /**
  * Parses the keys tab row by row, as the rows arrive (first row the header; numbers, booleans,
  * serial dates or text): a key source can stream a large table through it without ever holding
@@ -190,9 +201,6 @@ function keep(c: KeyRecord): KeyRecord {
  * record: a reload of a mostly unchanged sheet allocates next to nothing that outlives it, so
  * reloading 100,000 keys every minute does not grow the heap.
  */
-/** Records moved into a new index per step when a reload changed something (about a millisecond). */
-const INDEX_ENTRIES_PER_STEP = 5_000;
-
 export class KeyRowParser {
   private cols: Columns | null = null;
   private rowNumber = 0;
@@ -283,11 +291,7 @@ export class KeyRowParser {
   }
 
   finish(): ParseResult {
-    const steps = this.finishInSteps();
-    for (;;) {
-      const step = steps.next();
-      if (step.done) return step.value;
-    }
+    return runSteps(this.finishInSteps());
   }
 
   /** Indexes a record, or moves its key to the duplicates (a key on several rows is refused on all). */
@@ -325,15 +329,11 @@ export function* parseKeyRowsInSteps(
     if (i % rowsPerStep === 0) yield;
     parser.push(values[i]);
   }
-  return parser.finish();
+  return yield* parser.finishInSteps();
 }
 
 export function parseKeyRows(values: unknown[][], opts: ParseOptions, previous: ReadonlyMap<string, KeyRecord> | null = null): ParseResult {
-  const steps = parseKeyRowsInSteps(values, opts, Infinity, previous);
-  for (;;) {
-    const step = steps.next();
-    if (step.done) return step.value;
-  }
+  return runSteps(parseKeyRowsInSteps(values, opts, Infinity, previous));
 }
 
 export function toKeySet(result: ParseResult, loadedAt: number): KeySet {

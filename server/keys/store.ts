@@ -1,6 +1,6 @@
 import NodeCache from 'node-cache';
 import type { Logger } from 'pino';
-import { HeaderError, KeyRowParser, ROWS_PER_STEP, toKeySet, type ParseResult } from './rows.ts';
+import { HeaderError, KeyRowParser, parseKeyRowsInSteps, ROWS_PER_STEP, toKeySet, type ParseResult } from './rows.ts';
 import type { KeyRecord, KeySet, KeySource } from './types.ts';
 
 export const DEFAULT_CACHE_TTL_SECONDS = 300;
@@ -30,8 +30,6 @@ export interface KeyStoreStatus {
   failures: number;
 }
 
-const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
-
 /**
  * Reads and parses the source's rows without stalling traffic, reusing the previous key set's
  * records where rows are unchanged. A source that streams (the key file) hands over a read at a
@@ -45,24 +43,18 @@ async function loadAndParse(source: KeySource, defaultRateLimit: number, previou
     await stream.forEachBatch((rows) => {
       for (const row of rows) parser.push(row);
     });
-    return finishWithoutStalling(parser);
+    return runWithoutStalling(parser.finishInSteps());
   }
   const table = await source.load();
-  const parser = new KeyRowParser({ timeZone: table.timeZone, defaultRateLimit }, previous);
-  const { values } = table;
-  for (let i = 0; i < values.length; i += 1) {
-    if (i > 0 && i % ROWS_PER_STEP === 0) await nextTurn();
-    parser.push(values[i]);
-  }
-  return finishWithoutStalling(parser);
+  return runWithoutStalling(parseKeyRowsInSteps(table.values, { timeZone: table.timeZone, defaultRateLimit }, ROWS_PER_STEP, previous));
 }
 
-async function finishWithoutStalling(parser: KeyRowParser): Promise<ParseResult> {
-  const steps = parser.finishInSteps();
+/** Runs a stepped parse, letting requests run between its steps. */
+async function runWithoutStalling(steps: Generator<void, ParseResult>): Promise<ParseResult> {
   for (;;) {
     const step = steps.next();
     if (step.done) return step.value;
-    await nextTurn();
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
 }
 
