@@ -23,7 +23,16 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 # A writable place for KEYS_FILE and its *.usage.csv when the file key source is used
 # (mount a volume here). The application directory itself stays read-only to the gateway.
-RUN mkdir -p /data && chown node:node /data
+RUN mkdir -p /data /app/.node-compile-cache && chown node:node /data /app/.node-compile-cache
+USER node
+# Node's module compile cache, filled at build time with the gateway's modules and the clients it
+# loads only when configured (Sheets, Google auth, Redis): a cold start (Cloud Run) then skips most
+# of V8's compiling (measured: 270-290 ms to 230 ms to the first /health answer). Node keys the
+# cache by user id, so the user that runs the gateway fills it; then it is made read-only.
+ENV NODE_COMPILE_CACHE=/app/.node-compile-cache
+RUN node --input-type=module -e "await import('./dist/server/gateway.js'); for (const m of ['@googleapis/sheets', 'google-auth-library', 'ioredis']) await import(m);"
+USER root
+RUN chown -R root:root /app/.node-compile-cache && chmod -R a+rX,go-w /app/.node-compile-cache
 USER node
 
 # The gateway listens on $PORT (default 8000). Cloud Run sets PORT itself (deploy with --port 8000).

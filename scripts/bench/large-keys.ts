@@ -11,7 +11,7 @@ import { parseKeyRows, toKeySet } from '../../server/keys/rows.ts';
 import { createLogger } from '../../server/log.ts';
 import { writeKeyFile } from './keyfile.ts';
 import { chatRequests, paced, probe, saturate, type PacedResult, type Req } from './load.ts';
-import { ForeignCpu, memoryMb, startEntry, type ServerChild } from './processes.ts';
+import { cpuMicros, ForeignCpu, memoryMb, startEntry, type ServerChild } from './processes.ts';
 import { check, table, type Check } from './report.ts';
 import { median } from './stats.ts';
 import { ADMIN_KEY, ENTRY, gatewayEnv, HUGE_RATE_LIMIT, rotated, type Settings } from './targets.ts';
@@ -35,6 +35,12 @@ export interface LargeKeysResult {
     p50Reloading: number; p99Reloading: number; maxReloading: number;
     reloads: number; reloadMs: number; failed: number;
   };
+  /**
+   * The gateway's own view, apart from the shared core: its event-loop delay (how late a 10 ms
+   * timer fired: a stall of the loop) in each phase, and the CPU a reload costs (the gateway's CPU
+   * time in a reloading phase minus that of the quiet phase before it, per reload).
+   */
+  loop: { maxQuietMs: number; p99QuietMs: number; maxReloadingMs: number; p99ReloadingMs: number; cpuPerReloadMs: number };
   coldStartMs: number;
   foreignCpuShare: number;
 }
@@ -77,6 +83,21 @@ function fileVersions(path: string): { swap: () => void } {
       renameSync(tmp, path);
     },
   };
+}
+
+/** prom-client's monitorEventLoopDelay resolution: its figures are the timer's period plus the delay. */
+const LOOP_MONITOR_RESOLUTION_MS = 10;
+
+/**
+ * The gateway's event-loop delay since the last call, from its /metrics (prom-client reads Node's
+ * monitorEventLoopDelay histogram and resets it on every scrape), in ms beyond the timer's period.
+ */
+async function loopDelay(url: string): Promise<{ max: number; p99: number }> {
+  const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+  if (!res.ok) throw new Error(`GET /metrics answered ${res.status}`);
+  const text = await res.text();
+  const gauge = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) * 1000 - LOOP_MONITOR_RESOLUTION_MS;
+  return { max: gauge('nodejs_eventloop_lag_max_seconds'), p99: gauge('nodejs_eventloop_lag_p99_seconds') };
 }
 
 /** Reloads, RELOAD_GAP_MS apart, until `untilMs`, each after a one-row change; returns how long each took. */
@@ -124,6 +145,10 @@ export async function runLargeKeys(
   const quiet: PacedResult[] = [];
   const loud: PacedResult[] = [];
   const reloadTimes: number[] = [];
+  const lagQuiet: Array<{ max: number; p99: number }> = [];
+  const lagLoud: Array<{ max: number; p99: number }> = [];
+  const cpuPerReload: number[] = [];
+  const cpuMs = (): number => (cpuMicros(large.pid) ?? NaN) / 1000;
   let beforeReloads = NaN;
   for (let round = 0; round < s.rounds; round += 1) {
     say(`  round ${round + 1}/${s.rounds}`);
@@ -132,10 +157,16 @@ export async function runLargeKeys(
       rps[t.name]!.push(r.rps);
       say(`    saturation ${t.name === 'large' ? `${rows} keys` : '1,000 keys'}: ${r.rps.toFixed(0)} req/s`);
     }
+    await loopDelay(large.url); // resets the histogram
+    const cpu0 = cpuMs();
     quiet.push(await paced(large.url, chatRequests(file.sample), s.rate, s.fixedMs));
+    const cpu1 = cpuMs();
+    lagQuiet.push(await loopDelay(large.url));
     if (round === 0) beforeReloads = memoryMb(large.pid)?.rss ?? NaN;
     const until = performance.now() + s.fixedMs;
     const [withReloads, times] = await Promise.all([paced(large.url, chatRequests(file.sample), s.rate, s.fixedMs), reloadLoop(large.url, until, versions)]);
+    cpuPerReload.push((cpuMs() - cpu1 - (cpu1 - cpu0)) / times.length);
+    lagLoud.push(await loopDelay(large.url));
     loud.push(withReloads);
     reloadTimes.push(...times);
     say(`    fixed rate p99: ${quiet.at(-1)!.p99.toFixed(2)} ms quiet, ${withReloads.p99.toFixed(2)} ms with ${times.length} reloads running`);
@@ -169,6 +200,13 @@ export async function runLargeKeys(
       reloadMs: median(reloadTimes),
       failed: [...quiet, ...loud].reduce((a, q) => a + q.failed, 0),
     },
+    loop: {
+      maxQuietMs: median(lagQuiet.map((l) => l.max)),
+      p99QuietMs: median(lagQuiet.map((l) => l.p99)),
+      maxReloadingMs: median(lagLoud.map((l) => l.max)),
+      p99ReloadingMs: median(lagLoud.map((l) => l.p99)),
+      cpuPerReloadMs: median(cpuPerReload),
+    },
     coldStartMs,
     foreignCpuShare: watch.share(),
   };
@@ -192,6 +230,9 @@ export async function runLargeKeys(
       [`${s.rate} req/s p50 / p99 / max, quiet`, `${result.fixed.p50Quiet.toFixed(2)} / ${result.fixed.p99Quiet.toFixed(2)} / ${result.fixed.maxQuiet.toFixed(0)} ms`],
       [`${s.rate} req/s p50 / p99 / max, reloading`, `${result.fixed.p50Reloading.toFixed(2)} / ${result.fixed.p99Reloading.toFixed(2)} / ${result.fixed.maxReloading.toFixed(0)} ms`],
       [`reloads run (${RELOAD_GAP_MS} ms apart) / median reload answer`, `${result.fixed.reloads} / ${result.fixed.reloadMs.toFixed(0)} ms`],
+      ['gateway event-loop delay p99 / max, quiet', `${result.loop.p99QuietMs.toFixed(1)} / ${result.loop.maxQuietMs.toFixed(1)} ms`],
+      ['gateway event-loop delay p99 / max, reloading', `${result.loop.p99ReloadingMs.toFixed(1)} / ${result.loop.maxReloadingMs.toFixed(1)} ms`],
+      ['gateway CPU per reload (reloading minus quiet phase)', `${result.loop.cpuPerReloadMs.toFixed(0)} ms`],
       ['failed requests at the fixed rate', String(result.fixed.failed)],
       ['start to first served request', `${coldStartMs.toFixed(0)} ms`],
       ['CPU used by other processes meanwhile', `${(result.foreignCpuShare * 100).toFixed(0)}%`],
