@@ -19,7 +19,10 @@ export interface ParseOptions {
 export interface ParseResult {
   records: KeyRecord[];
   rejected: RejectedRow[];
-  /** The same records by key hash (what a KeySet indexes); the previous set's own map when nothing changed. */
+  /**
+   * The same records by key hash (what a KeySet indexes): the previous set's own map when nothing
+   * changed, or when a small change was patched into it (`patchInPlace`).
+   */
   byHash: ReadonlyMap<string, KeyRecord>;
   /** How many records were carried over unchanged from the previous key set. */
   reused: number;
@@ -191,6 +194,24 @@ function runSteps<T>(steps: Generator<void, T>): T {
   }
 }
 
+/** A change this small (changed plus removed records, against the previous set) is patched in place. */
+function patchLimit(previousSize: number): number {
+  return Math.max(1_000, Math.floor(previousSize / 16));
+}
+
+/** Indexes a record, or moves its key to the duplicates (a key on several rows is refused on all). */
+function addTo(index: Map<string, KeyRecord>, duplicates: Map<string, KeyRecord[]>, record: KeyRecord): void {
+  const first = index.get(record.keyHash);
+  if (first) {
+    index.delete(record.keyHash);
+    duplicates.set(record.keyHash, [first, record]);
+    return;
+  }
+  const group = duplicates.get(record.keyHash);
+  if (group) group.push(record);
+  else index.set(record.keyHash, record);
+}
+
 /**
  * Parses the keys tab row by row, as the rows arrive (first row the header; numbers, booleans,
  * serial dates or text): a key source can stream a large table through it without ever holding
@@ -198,30 +219,28 @@ function runSteps<T>(steps: Generator<void, T>): T {
  * on several rows rejects all of them. Throws HeaderError when the header is unusable.
  *
  * Given the previous key set, a row that says exactly what it said last time keeps its previous
- * record: a reload of a mostly unchanged sheet allocates next to nothing that outlives it, so
- * reloading 100,000 keys every minute does not grow the heap.
+ * record, and only rows that changed are kept apart: a reload of a mostly unchanged sheet
+ * allocates next to nothing that outlives it. A previous record was reused exactly when its row
+ * was not touched (changed, rejected or blank) and still exists: records are unique per row. With
+ * `patchInPlace` (the KeyStore, which owns the previous index) a small change is applied to the
+ * previous index in one synchronous step instead of building a new one: reloading 100,000 keys
+ * after an edit then leaves no 100,000-entry index behind for the garbage collector.
  */
 export class KeyRowParser {
   private cols: Columns | null = null;
   private rowNumber = 0;
   private readonly rejected: RejectedRow[] = [];
-  /**
-   * Rows that are previous records on the rows they were on are only listed, not indexed: no
-   * duplicate is possible among them (a second row with the same key is on another row). While
-   * every accepted row is such, `unchanged` lists them; from the first change on they wait in
-   * `pending`, rows after it go into the index, and `finishInSteps` merges the two a few
-   * thousand at a time. A reload that changes nothing builds no index at all.
-   */
-  private unchanged: KeyRecord[] | null = [];
-  private pending: KeyRecord[] = [];
-  private readonly byHash = new Map<string, KeyRecord>();
-  private readonly duplicates = new Map<string, KeyRecord[]>();
+  /** Records of rows that are not previous records on their rows, in row order. */
+  private readonly changed: KeyRecord[] = [];
+  /** Rows that did not reuse a previous record (changed, rejected, blank); kept only with a previous set. */
+  private readonly touched = new Set<number>();
   /** Records carried over unchanged from the previous key set. */
   reused = 0;
 
   constructor(
     private readonly opts: ParseOptions,
     private readonly previous: ReadonlyMap<string, KeyRecord> | null = null,
+    private readonly patchInPlace = false,
   ) {}
 
   /** The next row of the table; the first one is the header. */
@@ -233,48 +252,53 @@ export class KeyRowParser {
       this.cols = mapHeader(cells);
       return;
     }
-    if (!Array.isArray(cells) || cells.every(isBlank)) return; // empty rows are spacing, not errors
+    if (!Array.isArray(cells) || cells.every(isBlank)) {
+      this.touch(row); // empty rows are spacing, not errors
+      return;
+    }
     const outcome = parseRow(cells, row, this.cols, this.opts);
     if (!outcome.ok) {
       this.rejected.push({ row, reason: outcome.reason });
+      this.touch(row);
       return;
     }
     const candidate = outcome.record;
     const before = this.previous?.get(candidate.keyHash);
-    let record: KeyRecord;
     if (before && sameRecord(before, candidate)) {
-      record = before;
       this.reused += 1;
-      if (this.unchanged) {
-        this.unchanged.push(record);
-        return;
-      }
-    } else {
-      record = keep(candidate);
-      if (this.unchanged) {
-        this.pending = this.unchanged;
-        this.unchanged = null;
-      }
+      return;
     }
-    this.add(record, false);
+    this.changed.push(keep(candidate));
+    this.touch(row);
   }
 
   /** The parse of every row pushed, yielding between index steps; throws HeaderError when not even a header came. */
   *finishInSteps(): Generator<void, ParseResult> {
     if (this.cols === null) throw new HeaderError('the keys tab is empty: no header row');
-    let byHash: ReadonlyMap<string, KeyRecord> = this.byHash;
-    if (this.unchanged && this.previous && this.unchanged.length === this.previous.size) {
-      byHash = this.previous; // every record, each on its row: the same key set
+    const previous = this.previous;
+    const duplicates = new Map<string, KeyRecord[]>();
+    let byHash: ReadonlyMap<string, KeyRecord>;
+    const removed = previous ? previous.size - this.reused : 0;
+    if (previous && this.changed.length === 0 && removed === 0) {
+      byHash = previous; // every record, each on its row: the same key set
+    } else if (previous && this.patchInPlace && this.changed.length + removed <= patchLimit(previous.size)) {
+      byHash = yield* this.patch(previous as Map<string, KeyRecord>, removed, duplicates);
     } else {
-      const pending = this.unchanged ?? this.pending;
-      this.unchanged = null;
-      this.pending = [];
-      for (let i = 0; i < pending.length; i += 1) {
-        if (i > 0 && i % INDEX_ENTRIES_PER_STEP === 0) yield;
-        this.add(pending[i]!, true);
+      const index = new Map<string, KeyRecord>();
+      let n = 0;
+      if (previous) {
+        for (const record of previous.values()) {
+          if (++n % INDEX_ENTRIES_PER_STEP === 0) yield;
+          if (this.wasReused(record)) index.set(record.keyHash, record);
+        }
       }
+      for (const record of this.changed) {
+        if (++n % INDEX_ENTRIES_PER_STEP === 0) yield;
+        addTo(index, duplicates, record);
+      }
+      byHash = index;
     }
-    for (const group of this.duplicates.values()) {
+    for (const group of duplicates.values()) {
       group.sort((x, y) => x.row - y.row);
       const rows = group.map((r) => r.row).join(', ');
       for (const r of group) this.rejected.push({ row: r.row, reason: `the same key is on rows ${rows}` });
@@ -294,21 +318,52 @@ export class KeyRowParser {
     return runSteps(this.finishInSteps());
   }
 
-  /** Indexes a record, or moves its key to the duplicates (a key on several rows is refused on all). */
-  private add(record: KeyRecord, earlier: boolean): void {
-    const first = this.byHash.get(record.keyHash);
-    if (first) {
-      this.byHash.delete(record.keyHash);
-      this.duplicates.set(record.keyHash, [first, record]);
-      return;
+  private touch(row: number): void {
+    if (this.previous) this.touched.add(row);
+  }
+
+  /** Whether a previous record is still on its row, unchanged. */
+  private wasReused(record: KeyRecord): boolean {
+    return record.row <= this.rowNumber && !this.touched.has(record.row);
+  }
+
+  /**
+   * Applies a small change to the previous index: removes the records that are gone, adds the
+   * changed ones, refuses keys now on several rows. Finding what is gone may take a scan of the
+   * previous index (in steps); every mutation then happens in one synchronous stretch, so a
+   * request sees the old key set or the new one, never a mix.
+   */
+  private *patch(index: Map<string, KeyRecord>, removed: number, duplicates: Map<string, KeyRecord[]>): Generator<void, Map<string, KeyRecord>> {
+    const fresh = new Map<string, KeyRecord>();
+    for (const record of this.changed) addTo(fresh, duplicates, record);
+    for (const [hash, group] of duplicates) {
+      const before = index.get(hash);
+      if (before && this.wasReused(before)) group.push(before);
     }
-    const group = this.duplicates.get(record.keyHash);
-    if (group) {
-      if (earlier) group.unshift(record);
-      else group.push(record);
-      return;
+    for (const [hash, record] of fresh) {
+      const before = index.get(hash);
+      if (before && this.wasReused(before)) {
+        fresh.delete(hash);
+        duplicates.set(hash, [before, record]);
+      }
     }
-    this.byHash.set(record.keyHash, record);
+    // Previous records that are gone: usually the ones a changed row replaced, found by their key.
+    const gone = new Set<KeyRecord>();
+    for (const record of this.changed) {
+      const before = index.get(record.keyHash);
+      if (before && !this.wasReused(before)) gone.add(before);
+    }
+    if (gone.size < removed) {
+      let n = 0;
+      for (const record of index.values()) {
+        if (++n % INDEX_ENTRIES_PER_STEP === 0) yield;
+        if (!this.wasReused(record)) gone.add(record);
+      }
+    }
+    for (const record of gone) index.delete(record.keyHash);
+    for (const hash of duplicates.keys()) index.delete(hash);
+    for (const [hash, record] of fresh) index.set(hash, record);
+    return index;
   }
 }
 
@@ -322,8 +377,9 @@ export function* parseKeyRowsInSteps(
   opts: ParseOptions,
   rowsPerStep = ROWS_PER_STEP,
   previous: ReadonlyMap<string, KeyRecord> | null = null,
+  patchInPlace = false,
 ): Generator<void, ParseResult> {
-  const parser = new KeyRowParser(opts, previous);
+  const parser = new KeyRowParser(opts, previous, patchInPlace);
   parser.push(values[0]);
   for (let i = 1; i < values.length; i += 1) {
     if (i % rowsPerStep === 0) yield;

@@ -34,19 +34,20 @@ export interface KeyStoreStatus {
  * Reads and parses the source's rows without stalling traffic, reusing the previous key set's
  * records where rows are unchanged. A source that streams (the key file) hands over a read at a
  * time, and the whole table never exists; a whole table (the Sheets API's answer) is parsed in
- * steps of ROWS_PER_STEP rows, letting requests run between them.
+ * steps of ROWS_PER_STEP rows, letting requests run between them. The previous index belongs to
+ * the store, so a small change is patched into it (in one synchronous step) rather than copied.
  */
 async function loadAndParse(source: KeySource, defaultRateLimit: number, previous: ReadonlyMap<string, KeyRecord> | null): Promise<ParseResult> {
   if (source.openRows) {
     const stream = await source.openRows();
-    const parser = new KeyRowParser({ timeZone: stream.timeZone, defaultRateLimit }, previous);
+    const parser = new KeyRowParser({ timeZone: stream.timeZone, defaultRateLimit }, previous, true);
     await stream.forEachBatch((rows) => {
       for (const row of rows) parser.push(row);
     });
     return runWithoutStalling(parser.finishInSteps());
   }
   const table = await source.load();
-  return runWithoutStalling(parseKeyRowsInSteps(table.values, { timeZone: table.timeZone, defaultRateLimit }, ROWS_PER_STEP, previous));
+  return runWithoutStalling(parseKeyRowsInSteps(table.values, { timeZone: table.timeZone, defaultRateLimit }, ROWS_PER_STEP, previous, true));
 }
 
 /** Runs a stepped parse, letting requests run between its steps. */

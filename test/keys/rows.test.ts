@@ -232,3 +232,55 @@ describe('KeyRowParser', () => {
   });
 });
 
+
+describe('KeyRowParser patching the previous index in place', () => {
+  const keyOf = (i: number): string => `sk-convergence-patch-key-${String(i).padStart(6, '0')}`;
+  const base = (): unknown[][] => Array.from({ length: 2_000 }, (_, i) => [keyOf(i), `c${i}`, '', '', true, '']);
+  const edits: Array<[string, (rows: unknown[][]) => void]> = [
+    ['nothing', () => undefined],
+    ['a renamed client', (rows) => void (rows[17]![1] = 'renamed')],
+    ['a deactivated key', (rows) => void (rows[1_999]![4] = false)],
+    ['a blanked row', (rows) => void (rows[40] = ['', '', '', '', '', ''])],
+    ['the last rows deleted', (rows) => void rows.splice(1_990)],
+    ['a row made invalid', (rows) => void (rows[5]![0] = 'short')],
+    ['an unchanged key again on a new row', (rows) => void rows.push([keyOf(3), 'again', '', '', true, ''])],
+    ['an unchanged key again on a changed row', (rows) => void (rows[9] = [keyOf(8), 'copy', '', '', true, ''])],
+    ['the same new key on two rows', (rows) => void rows.push([keyOf(9_000), 'x', '', '', true, ''], [keyOf(9_000), 'y', '', '', true, ''])],
+    ['a key replaced on its row', (rows) => void (rows[100]![0] = keyOf(9_001))],
+    ['two rows swapped', (rows) => void ([rows[20], rows[21]] = [rows[21]!, rows[20]!])],
+    ['a key on three rows, one unchanged', (rows) => void rows.push([keyOf(4), 'b', '', '', true, ''], [keyOf(4), 'c', '', '', true, ''])],
+  ];
+
+  for (const [name, edit] of edits) {
+    it(`gives what a fresh parse gives: ${name}`, () => {
+      const first = parseKeyRows([HEADER, ...base()], opts);
+      const served = first.byHash as Map<string, unknown>;
+      const edited = base();
+      edit(edited);
+      const result = runAll(parseKeyRowsInSteps([HEADER, ...edited], opts, Infinity, first.byHash, true));
+      const fresh = parseKeyRows([HEADER, ...edited], opts);
+      expect(result.byHash).toBe(served); // small changes are applied to the served index itself
+      expect(result.records).toEqual(fresh.records);
+      expect(result.rejected).toEqual(fresh.rejected);
+      expect([...result.byHash.keys()].sort()).toEqual([...fresh.byHash.keys()].sort());
+    });
+  }
+
+  it('builds a new index (leaving the served one alone) when too much changed', () => {
+    const first = parseKeyRows([HEADER, ...base()], opts);
+    const snapshot = new Map(first.byHash);
+    const edited = base();
+    edited.unshift([keyOf(9_999), 'top', '', '', true, '']); // every row moves down one
+    const result = runAll(parseKeyRowsInSteps([HEADER, ...edited], opts, Infinity, first.byHash, true));
+    expect(result.byHash).not.toBe(first.byHash);
+    expect(first.byHash).toEqual(snapshot);
+    expect(result.records).toEqual(parseKeyRows([HEADER, ...edited], opts).records);
+  });
+});
+
+function runAll<T>(steps: Generator<void, T>): T {
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}

@@ -40,18 +40,29 @@ describe('KeyStore on a key file', () => {
     const first = await s.reload();
     expect(first.byHash.size).toBe(3_000);
     expect(first.byHash.get(sha256Hex(key(7)))).toMatchObject({ clientName: 'client 7', rateLimit: 60, row: 9 });
+    const before = new Map(first.byHash); // the store patches its index in place
 
     // Row 11 (key 9) deactivated, key 2,999 removed, one key added at the end.
     writeFileSync(path, rowsText(2_999, (i) => (i === 9 ? `${key(i)},client ${i},,,FALSE,` : `${key(i)},client ${i},,,TRUE,`)) + `${key(5_000)},new,,,TRUE,\n`);
     const second = await s.reload();
+    expect(second.byHash).toBe(first.byHash); // a small change: patched, not copied
+    expect(second).not.toBe(first);
     expect(second.byHash.size).toBe(3_000);
-    expect(second.byHash.get(sha256Hex(key(7)))).toBe(first.byHash.get(sha256Hex(key(7))));
-    expect(second.byHash.get(sha256Hex(key(9)))).not.toBe(first.byHash.get(sha256Hex(key(9))));
+    expect(second.byHash.get(sha256Hex(key(7)))).toBe(before.get(sha256Hex(key(7))));
+    expect(second.byHash.get(sha256Hex(key(9)))).not.toBe(before.get(sha256Hex(key(9))));
     expect(second.byHash.get(sha256Hex(key(9)))!.isActive).toBe(false);
     expect(second.byHash.has(sha256Hex(key(2_999)))).toBe(false);
     expect(second.byHash.get(sha256Hex(key(5_000)))!.clientName).toBe('new');
-    const unchanged = [...second.byHash.values()].filter((r) => first.byHash.get(r.keyHash) === r);
+    const unchanged = [...second.byHash.values()].filter((r) => before.get(r.keyHash) === r);
     expect(unchanged).toHaveLength(2_998);
+
+    // Every row shifted by one (a row inserted at the top): too big to patch, a new index.
+    writeFileSync(path, rowsText(1, () => `${key(7_000)},top,,,TRUE,`) + rowsText(3_000).split('\n').slice(1).join('\n'));
+    const third = await s.reload();
+    expect(third.byHash).not.toBe(second.byHash);
+    expect(third.byHash.size).toBe(3_001);
+    expect(third.byHash.get(sha256Hex(key(7)))!.row).toBe(10);
+    expect(second.byHash.get(sha256Hex(key(7)))!.row).toBe(9); // the served set was left alone
   });
 
   it('a broken header or a vanished file fails the reload and keeps the last good keys', async () => {
