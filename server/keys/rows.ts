@@ -183,7 +183,7 @@ function keep(c: KeyRecord): KeyRecord {
   };
 }
 
-/** Records moved into a new index per step when a reload changed something (about a millisecond). */
+/** Index entries visited per step when a reload changed something: building a new index, or finding the removed records (about a millisecond). */
 const INDEX_ENTRIES_PER_STEP = 5_000;
 
 /** Runs a stepped parse to its end without pausing. */
