@@ -13,6 +13,13 @@ export const DEFAULT_MAX_HEADER_BYTES = 16 * 1024;
 export const DEFAULT_CLIENT_HEADERS_TIMEOUT_SECONDS = 15;
 /** ... and its whole request, body included, within this time; answers (streams) are not limited. */
 export const DEFAULT_CLIENT_REQUEST_TIMEOUT_SECONDS = 120;
+/** Tokens reserved at admission for a request that names no output budget. */
+export const DEFAULT_TOKEN_RESERVE = 256;
+/** Bodies held for inspection, across all requests at once. */
+export const DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024 * 1024;
+/** A key-set snapshot older than this is not served when the source is unreachable at start (7 days). */
+export const DEFAULT_SNAPSHOT_MAX_AGE_SECONDS = 604_800;
+export const DEFAULT_UPSTREAM_DISCOVERY_INTERVAL_SECONDS = 30;
 
 const bool = z
   .string()
@@ -60,6 +67,15 @@ const schema = z.object({
   MAX_HEADER_BYTES: int(1024).default(DEFAULT_MAX_HEADER_BYTES),
   CLIENT_HEADERS_TIMEOUT: z.coerce.number().positive().default(DEFAULT_CLIENT_HEADERS_TIMEOUT_SECONDS),
   CLIENT_REQUEST_TIMEOUT: z.coerce.number().positive().default(DEFAULT_CLIENT_REQUEST_TIMEOUT_SECONDS),
+  // Round 2: the meter, quotas, durable state, several upstreams.
+  /** Comma-separated path prefixes proxied to vLLM; unset means the default client-API list. */
+  PROXY_PATHS: optionalText,
+  TOKEN_RESERVE_DEFAULT: int(1).default(DEFAULT_TOKEN_RESERVE),
+  MAX_BUFFERED_BYTES: int(1).default(DEFAULT_MAX_BUFFERED_BYTES),
+  /** Durable local state; `none` turns it off. */
+  STATE_DIR: z.string().trim().min(1).default('./state').transform((v) => (v.toLowerCase() === 'none' ? null : v)),
+  SNAPSHOT_MAX_AGE: int(0).default(DEFAULT_SNAPSHOT_MAX_AGE_SECONDS),
+  UPSTREAM_DISCOVERY_INTERVAL: z.coerce.number().positive().default(DEFAULT_UPSTREAM_DISCOVERY_INTERVAL_SECONDS),
 });
 
 export type Config = z.infer<typeof schema>;

@@ -1,5 +1,5 @@
-import { ceilToSecond, resolveExpires } from '../../server/admin/input.ts';
-import { generateKey, keyCells, maskKey } from '../../server/admin/keys.ts';
+import { ceilToSecond, resolveExpires } from '../../server/keytable/input.ts';
+import { generateKey, keyCells, maskKey } from '../../server/keytable/keys.ts';
 import { keyId } from '../../server/keys/keyid.ts';
 import { formatExpiry, loadRows, reloadNotice, type Context } from './context.ts';
 

@@ -1,8 +1,8 @@
 import { DateTime } from 'luxon';
 import type { Config } from '../../server/config.ts';
 import { HeaderError } from '../../server/keys/rows.ts';
-import { viewRows, type KeyRowView } from '../../server/admin/rows.ts';
-import { TableError, type KeyTable, type TableData } from '../../server/admin/table.ts';
+import { viewRows, type KeyRowView } from '../../server/keytable/rows.ts';
+import { TableError, type KeyTable, type TableData } from '../../server/keytable/table.ts';
 
 /** What every command gets: the configuration, the key source, where to print, the clock. */
 export interface Context {

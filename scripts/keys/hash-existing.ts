@@ -1,5 +1,5 @@
-import { HASH_COLUMN, HINT_COLUMN } from '../../server/admin/keys.ts';
-import type { RowUpdate } from '../../server/admin/table.ts';
+import { HASH_COLUMN, HINT_COLUMN } from '../../server/keytable/keys.ts';
+import type { RowUpdate } from '../../server/keytable/table.ts';
 import { MIN_KEY_LENGTH } from '../../server/keys/rows.ts';
 import { describeKey, loadRows, reloadNotice, type Context } from './context.ts';
 

@@ -1,4 +1,4 @@
-import type { KeyRowView } from '../../server/admin/rows.ts';
+import type { KeyRowView } from '../../server/keytable/rows.ts';
 import { formatExpiry, loadRows, type Context } from './context.ts';
 
 export interface ListOptions {

@@ -5,9 +5,9 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig } from '../../server/config.ts';
-import { checkExpires, InputError, parseGrace, parseKeyId, parseName, parseRateLimit } from '../../server/admin/input.ts';
-import { openKeyTable } from '../../server/admin/open.ts';
-import { TableError } from '../../server/admin/table.ts';
+import { checkExpires, InputError, parseGrace, parseKeyId, parseName, parseRateLimit } from '../../server/keytable/input.ts';
+import { openKeyTable } from '../../server/keytable/open.ts';
+import { TableError } from '../../server/keytable/table.ts';
 import { addCommand } from './add.ts';
 import type { Context } from './context.ts';
 import { hashExistingCommand } from './hash-existing.ts';

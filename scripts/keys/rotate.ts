@@ -1,8 +1,8 @@
-import { ceilToSecond } from '../../server/admin/input.ts';
-import { generateKey, keyCells } from '../../server/admin/keys.ts';
-import { headerNames, isBlankCell } from '../../server/admin/header.ts';
-import type { KeyRowView } from '../../server/admin/rows.ts';
-import { TableError, type CellInput, type TableData } from '../../server/admin/table.ts';
+import { ceilToSecond } from '../../server/keytable/input.ts';
+import { generateKey, keyCells } from '../../server/keytable/keys.ts';
+import { headerNames, isBlankCell } from '../../server/keytable/header.ts';
+import type { KeyRowView } from '../../server/keytable/rows.ts';
+import { TableError, type CellInput, type TableData } from '../../server/keytable/table.ts';
 import { keyId } from '../../server/keys/keyid.ts';
 import { showKey } from './add.ts';
 import { describeKey, formatInstant, loadRows, reloadNotice, type Context } from './context.ts';

@@ -1,5 +1,5 @@
-import { InputError } from '../../server/admin/input.ts';
-import type { KeyRowView } from '../../server/admin/rows.ts';
+import { InputError } from '../../server/keytable/input.ts';
+import type { KeyRowView } from '../../server/keytable/rows.ts';
 import { byKeyId, byName } from './context.ts';
 
 export interface Selector {

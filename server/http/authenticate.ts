@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { verifyKey } from '../keys/verify.ts';
 import { encodeClientName } from './client-name.ts';
 import { presentedKey } from './credentials.ts';
-import { GatewayError } from './errors.ts';
+import { GatewayError } from '../errors.ts';
 import type { AuthState, RequestState } from './state.ts';
 
 /** Checks the client key on every proxied request; open and disabled modes let everyone through. */

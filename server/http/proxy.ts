@@ -6,8 +6,8 @@ import type { UsageLedger } from '../usage/ledger.ts';
 import { ModelListFilter, modelOf } from '../usage/models.ts';
 import { COMPLETION_PATHS, planCompletion } from '../usage/request.ts';
 import { JsonUsageTap, SseUsageTap } from '../usage/taps.ts';
-import { ClientGone, readBody } from './body.ts';
-import { GatewayError } from './errors.ts';
+import { ClientGone, readBody } from '../request/body.ts';
+import { GatewayError } from '../errors.ts';
 import type { RequestState } from './state.ts';
 
 export interface ProxyDeps {

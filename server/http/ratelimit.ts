@@ -1,7 +1,7 @@
 import type { Context, Next } from 'koa';
 import type { RateLimitDecision, RateLimiter, TokenLimiter } from '../ratelimit/types.ts';
 import type { UsageLedger } from '../usage/ledger.ts';
-import { GatewayError } from './errors.ts';
+import { GatewayError } from '../errors.ts';
 import type { RequestState } from './state.ts';
 
 function seconds(ms: number): number {

@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import type { Logger } from 'pino';
 import type { GatewayMetrics } from '../metrics/metrics.ts';
-import { GatewayError } from './errors.ts';
+import { GatewayError } from '../errors.ts';
 import { requireAdmin } from './authenticate.ts';
 import type { AuthState } from './state.ts';
 

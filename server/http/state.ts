@@ -15,4 +15,11 @@ export interface RequestState {
   /** Status actually sent when the proxy wrote the response itself. */
   sentStatus?: number;
   outcome?: string;
+  /**
+   * Output tokens the request may generate, as vLLM will read it (set by the request plan before
+   * admission); limiters reserve this, or TOKEN_RESERVE_DEFAULT when unset.
+   */
+  tokenBudget?: number;
+  /** Tokens the answer spent (set by the proxy once the answer ended, cut short or not). */
+  spent?: { prompt_tokens: number; completion_tokens: number };
 }

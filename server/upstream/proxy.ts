@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform, type Readable } from 'node:stream';
 import { Pool, errors, type Dispatcher } from 'undici';
-import { bodyTooLarge, checkDeclaredLength, ClientGone } from '../http/body.ts';
-import { GatewayError } from '../http/errors.ts';
+import { bodyTooLarge, checkDeclaredLength, ClientGone } from '../request/body.ts';
+import { GatewayError } from '../errors.ts';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
 
 /** Observes (and may rewrite) a response body as it passes; bytes it returns go to the client. */

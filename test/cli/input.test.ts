@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { checkExpires, InputError, parseGrace, parseKeyId, parseName, parseRateLimit, resolveExpires } from '../../server/admin/input.ts';
-import { labelFromHint, maskKey } from '../../server/admin/keys.ts';
-import { viewRows } from '../../server/admin/rows.ts';
-import { sheetsDateTime, sheetsText } from '../../server/admin/sheets-cells.ts';
+import { checkExpires, InputError, parseGrace, parseKeyId, parseName, parseRateLimit, resolveExpires } from '../../server/keytable/input.ts';
+import { labelFromHint, maskKey } from '../../server/keytable/keys.ts';
+import { viewRows } from '../../server/keytable/rows.ts';
+import { sheetsDateTime, sheetsText } from '../../server/keytable/sheets-cells.ts';
 import { parseExpiry } from '../../server/keys/dates.ts';
 import { sha256Hex } from '../../server/keys/keyid.ts';
 

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { GatewayError } from './errors.ts';
+import { GatewayError } from '../errors.ts';
 
 /** Thrown when the client goes away while its body is being read. */
 export class ClientGone extends Error {}
