@@ -60,6 +60,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     GOOGLE_CREDENTIALS_PATH: credentialsPath,
     SHEETS_API_URL: sheets.url,
     LOG_LEVEL: 'debug',
+    // Durable state goes to the test's own folder, never ./state in the repo.
+    STATE_DIR: join(dir, 'state'),
     ...opts.env,
   });
   const gateway = await startGateway(config, createLogger(config.LOG_LEVEL, { write: (line: string) => void logs.push(line) }));
