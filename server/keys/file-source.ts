@@ -52,7 +52,8 @@ export class FileKeySource implements KeySource {
   private readError(err: unknown): SourceError {
     const e = err as NodeJS.ErrnoException;
     const why = e?.code ? `${e.code}` : (e?.message ?? String(err));
-    return new SourceError(`cannot read key file ${this.path}: ${why}`);
+    const code = typeof e?.code === 'string' && /^[A-Z0-9_]+$/.test(e.code) ? `: ${e.code}` : '';
+    return new SourceError(`cannot read key file ${this.path}: ${why}`, null, `key_file_unreadable${code}`);
   }
 }
 
