@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig } from '../../server/config.ts';
-import { checkExpires, InputError, parseGrace, parseKeyId, parseName, parseRateLimit } from '../../server/keytable/input.ts';
+import { checkExpires, InputError, parseGrace, parseKeyId, parseName, parseNewName, parseRateLimit, printable } from '../../server/keytable/input.ts';
 import { openKeyTable } from '../../server/keytable/open.ts';
 import { TableError } from '../../server/keytable/table.ts';
 import { addCommand } from './add.ts';
@@ -46,7 +46,7 @@ Exit codes: 0 done, 1 the key source failed or refused, 2 bad input.`;
 function build(io: Io): Command {
   const context = async (): Promise<Context> => {
     const config = loadConfig(io.env);
-    return { config, table: await openKeyTable(config), print: (text = '') => io.stdout(`${text}\n`), now: Date.now };
+    return { config, table: await openKeyTable(config), print: (text = '') => io.stdout(`${printable(text)}\n`), now: Date.now };
   };
   const program = new Command('npm run keys --')
     .description('Manage the gateway\'s API keys in its key source (Google Sheet or KEYS_FILE).')
@@ -70,7 +70,7 @@ function build(io: Io): Command {
     .addHelpText('after', '\nExamples:\n  npm run keys -- add --name "Acme" --rate-limit 120 --expires 2026-12-31\n  KEY=$(npm run -s keys -- add --name ci-bot --hashed --quiet)')
     .action(async (o: { name: string; rateLimit?: string; expires?: string; hashed?: boolean; quiet?: boolean }) => {
       const opts = {
-        name: parsed('--name', o.name, parseName)!,
+        name: parsed('--name', o.name, parseNewName)!,
         rateLimit: parsed('--rate-limit', o.rateLimit, parseRateLimit),
         expires: parsed('--expires', o.expires, checkExpires),
         hashed: o.hashed === true,

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, open, rename, rm } from 'node:fs/promises';
+import { chmod, open, realpath, rename, rm } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import Papa from 'papaparse';
 import { stringify } from 'csv-stringify/sync';
@@ -68,7 +68,10 @@ export function csvText(rows: readonly (readonly unknown[])[]): string {
  * Replaces a file atomically: write a temp file beside it, fsync, rename over. A crash leaves
  * either the old file or the new one, never a truncated one. Key files get mode 0600.
  */
-export async function writeFileAtomic(path: string, text: string, mode = 0o600): Promise<void> {
+export async function writeFileAtomic(given: string, text: string, mode = 0o600): Promise<void> {
+  // Through a symlink to its target: replacing the link itself would leave the real file (the one
+  // the gateway reads) unchanged, a revoked key still active in it.
+  const path = await realpath(given).catch(() => given);
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   const handle = await open(tmp, 'wx', mode);
   try {

@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { readCsvTable, streamCsvRows } from './csv-table.ts';
 import { SourceError } from './sheets-source.ts';
@@ -16,8 +17,24 @@ export class FileKeySource implements KeySource {
     this.description = `key file ${path}`;
   }
 
+  private permissionsChecked = false;
+
+  /** Once, at the first read: a key file others can read gives its keys to every local user. */
+  private async checkPermissions(): Promise<void> {
+    if (this.permissionsChecked) return;
+    this.permissionsChecked = true;
+    const mode = await stat(this.path).then((s) => s.mode & 0o777, () => null);
+    if (mode !== null && (mode & 0o044) !== 0) {
+      this.log.warn(
+        { path: this.path, mode: mode.toString(8).padStart(4, '0') },
+        `KEYS_FILE is readable by other users; restrict it with: chmod 600 ${this.path}`,
+      );
+    }
+  }
+
   async load(): Promise<RawKeyTable> {
     this.log.debug({ path: this.path }, 'reading key file');
+    await this.checkPermissions();
     try {
       return { values: await readCsvTable(this.path), timeZone: this.timeZone };
     } catch (err) {
@@ -28,6 +45,7 @@ export class FileKeySource implements KeySource {
   /** The gateway's read: rows go to the parser a read at a time (a 100,000-row file is 9 MB). */
   async openRows(): Promise<RowStream> {
     this.log.debug({ path: this.path }, 'reading key file');
+    await this.checkPermissions();
     return {
       timeZone: this.timeZone,
       forEachBatch: async (onRows) => {
@@ -52,7 +70,8 @@ export class FileKeySource implements KeySource {
   private readError(err: unknown): SourceError {
     const e = err as NodeJS.ErrnoException;
     const why = e?.code ? `${e.code}` : (e?.message ?? String(err));
-    return new SourceError(`cannot read key file ${this.path}: ${why}`);
+    const code = typeof e?.code === 'string' && /^[A-Z0-9_]+$/.test(e.code) ? `: ${e.code}` : '';
+    return new SourceError(`cannot read key file ${this.path}: ${why}`, null, `key_file_unreadable${code}`);
   }
 }
 

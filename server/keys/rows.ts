@@ -4,6 +4,10 @@ import type { KeyRecord, KeySet, RejectedRow } from './types.ts';
 
 /** Keys shorter than this are rejected: too easy to guess. */
 export const MIN_KEY_LENGTH = 16;
+/** Longer names would make every answer carry a huge X-Client-Name header (SDKs choke on it). */
+export const MAX_CLIENT_NAME_LENGTH = 200;
+/** Keys are sent in HTTP headers: only printable ASCII can ever arrive, so nothing else may load. */
+const PRINTABLE_ASCII = /^[\x21-\x7e]+$/;
 
 export const KEY_COLUMNS = ['api_key', 'client_name', 'created_at', 'expires_at', 'is_active', 'rate_limit'] as const;
 export const POLICY_COLUMNS = ['api_key_sha256', 'allowed_models', 'tpm_limit'] as const;
@@ -86,8 +90,11 @@ function parseRow(cells: unknown[], row: number, cols: Columns, opts: ParseOptio
   } else {
     if (!key) return { ok: false, reason: 'api_key is blank' };
     if (key.length < MIN_KEY_LENGTH) return { ok: false, reason: `api_key is shorter than ${MIN_KEY_LENGTH} characters` };
+    if (!PRINTABLE_ASCII.test(key)) return { ok: false, reason: 'api_key has characters outside printable ASCII (spaces included)' };
     keyHash = sha256Hex(key);
   }
+  const clientName = text(cell('client_name'));
+  if (clientName.length > MAX_CLIENT_NAME_LENGTH) return { ok: false, reason: `client_name is longer than ${MAX_CLIENT_NAME_LENGTH} characters` };
 
   const expiry = parseExpiry(cell('expires_at'), opts.timeZone);
   if (!expiry.ok) return { ok: false, reason: expiry.reason };
@@ -120,7 +127,7 @@ function parseRow(cells: unknown[], row: number, cols: Columns, opts: ParseOptio
     record: {
       keyHash,
       keyId: keyIdFromHash(keyHash),
-      clientName: text(cell('client_name')),
+      clientName,
       expiresAt: expiry.expiresAt,
       isActive: parseActive(cell('is_active')),
       rateLimit,

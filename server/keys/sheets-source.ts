@@ -9,8 +9,19 @@ export const SHEETS_REQUEST_TIMEOUT_MS = 15_000;
 /** Options for every Sheets call: bounded, and no retries of gaxios's own (callers back off). */
 export const SHEETS_CALL_OPTIONS = { timeout: SHEETS_REQUEST_TIMEOUT_MS, retry: false };
 
+/**
+ * A key source that could not be read. `message` is for the log (it may name the sheet or the
+ * file); `publicReason` is a short class and cause for the public `/auth/status`, naming no sheet
+ * id, URL or path. `reachable` is false when the source never answered (a snapshot may stand in);
+ * a source that answered with an error (not shared, no such sheet) is authoritative.
+ */
 export class SourceError extends Error {
-  constructor(message: string, readonly status: number | null = null) {
+  constructor(
+    message: string,
+    readonly status: number | null = null,
+    readonly publicReason: string = 'key_source_error',
+    readonly reachable: boolean = true,
+  ) {
     super(message);
   }
 }
@@ -49,18 +60,18 @@ export class SheetsKeySource implements KeySource {
         ),
       ]);
       const titles = (meta.data.sheets ?? []).map((s) => s.properties?.title);
-      if (!titles.includes(this.tab)) throw new SourceError(`the spreadsheet has no tab named "${this.tab}"`);
+      if (!titles.includes(this.tab)) throw new SourceError(`the spreadsheet has no tab named "${this.tab}"`, null, 'sheet_tab_missing');
       const timeZone = meta.data.properties?.timeZone ?? 'UTC';
       const rows = (values.data.values ?? []) as unknown[][];
       this.log.debug({ rows: rows.length, timeZone }, 'sheets query answered');
       return { values: rows, timeZone };
     } catch (err) {
       if (err instanceof SourceError) throw err;
-      const { status, message } = describeGoogleError(err);
+      const { status, message, publicReason, reachable } = describeGoogleError(err);
       if (status === 400 && /Unable to parse range/i.test(message)) {
-        throw new SourceError(`the spreadsheet has no tab named "${this.tab}"`, status);
+        throw new SourceError(`the spreadsheet has no tab named "${this.tab}"`, status, 'sheet_tab_missing');
       }
-      throw new SourceError(message, status);
+      throw new SourceError(message, status, publicReason, reachable);
     }
   }
 }

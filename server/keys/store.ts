@@ -1,5 +1,6 @@
 import NodeCache from 'node-cache';
 import type { Logger } from 'pino';
+import { SourceError } from './sheets-source.ts';
 import { HeaderError, KeyRowParser, parseKeyRowsInSteps, ROWS_PER_STEP, toKeySet, type ParseResult } from './rows.ts';
 import type { KeyRecord, KeySet, KeySource } from './types.ts';
 
@@ -173,10 +174,11 @@ export class KeyStore {
     } catch (err) {
       this.failures += 1;
       this.consecutiveFailures += 1;
-      this.lastError = err instanceof HeaderError ? `bad header: ${err.message}` : (err as Error).message;
+      this.lastError = publicReasonOf(err);
+      const detail = err instanceof HeaderError ? `bad header: ${err.message}` : (err as Error).message;
       const delay = this.retryDelay();
       this.log.error(
-        { source: this.opts.source.description, error: this.lastError, stale: this.current !== null, retry_in_ms: delay },
+        { source: this.opts.source.description, error: detail, stale: this.current !== null, retry_in_ms: delay },
         this.current ? 'key reload failed: serving the last good key set' : 'key load failed: answering 503 until a load succeeds',
       );
       this.scheduleRetry(delay);
@@ -206,4 +208,14 @@ export class KeyStore {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
   }
+}
+
+/**
+ * What `/auth/status` may say about a failed load: a short class and cause, never a sheet id, URL,
+ * path or key (the log has the detail). A bad header names only the gateway's own column names.
+ */
+function publicReasonOf(err: unknown): string {
+  if (err instanceof HeaderError) return `bad_header: ${err.message}`;
+  if (err instanceof SourceError) return err.publicReason;
+  return 'key_source_error';
 }

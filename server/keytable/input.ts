@@ -14,6 +14,24 @@ export function parseName(value: string): string {
   return name;
 }
 
+/**
+ * A new client's name: as `parseName`, and not starting with `=`, `+`, `-` or `@`, which
+ * spreadsheets (and CSV files opened in one) read as a formula. The Apps Script refuses them too.
+ */
+export function parseNewName(value: string): string {
+  const name = parseName(value);
+  if (/^[=+\-@]/.test(name)) throw new InputError('the client name must not start with =, +, - or @ (a spreadsheet would read it as a formula)');
+  return name;
+}
+
+/**
+ * Text for the terminal: control characters (other than line breaks) shown as escapes, so a name
+ * in the sheet cannot move the cursor, clear the screen or hide itself.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 /** Requests per window: a positive whole number, as the gateway requires in `rate_limit`. */
 export function parseRateLimit(value: string): number {
   const text = value.trim();

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'vitest';
 import { csvText, readCsvTable } from '../../server/keys/csv-table.ts';
@@ -176,6 +176,37 @@ describe('revoke', () => {
     expect(stderrLines(unknown)).toEqual(['error: no key with key id 0000000000000000; see: npm run keys -- list']);
     const near = await inProcess(['revoke', '--name', 'acme'], env);
     expect(stderrLines(near)).toEqual([expect.stringContaining('(did you mean "Acme"?)')]);
+  });
+});
+
+describe('input hygiene', () => {
+  it('revoke through a symlinked KEYS_FILE changes the real file, and the link stays a link', async (ctx) => {
+    const { tmp, keysFile, expect } = setup(ctx, true);
+    const link = join(tmp.dir, 'linked-keys.csv');
+    symlinkSync(keysFile, link);
+    const run = await runKeys(['revoke', '--name', 'Acme'], { KEYS_FILE: link });
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(parse(await readCsvTable(keysFile)).records.find((r) => r.clientName === 'Acme')?.isActive).toBe(false);
+    expect(readdirSync(tmp.dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it.for(['=HYPERLINK("x")', '+1', '-cmd', '@SUM(A1)'])('add refuses a client name starting like a formula: %s', async (name, ctx) => {
+    const { keysFile, env, expect } = setup(ctx, true);
+    const before = readFileSync(keysFile, 'utf8');
+    const run = await inProcess(['add', `--name=${name}`], env);
+    expect(run.code).toBe(2);
+    expect(stderrLines(run)).toEqual([expect.stringContaining('must not start with =, +, - or @')]);
+    expect(readFileSync(keysFile, 'utf8')).toBe(before);
+  });
+
+  it('list prints control characters in names as escapes, never raw', async (ctx) => {
+    const { keysFile, env, expect } = setup(ctx);
+    writeFileSync(keysFile, csvText([[...KEY_COLUMNS], [ACTIVE, 'Evil\u001b[2J\u0007Co', '', '', 'TRUE', '']]), { mode: 0o600 });
+    const run = await runKeys(['list'], env);
+    expect(run.code).toBe(0);
+    expect(run.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f]/);
+    expect(run.stdout).toContain('Evil\\x1b[2J\\x07Co');
   });
 });
 

@@ -66,7 +66,7 @@ describe('outages', () => {
     const reload = await fetch(`${stack.url}/admin/reload-keys`, { headers: bearer(ADMIN) });
     expect(reload.status).toBe(503);
     expect((await reload.json()).error.code).toBe('key_store_unavailable');
-    expect(await status()).toMatchObject({ auth_enabled: true, stale: true, keys_loaded: 1, last_error: expect.stringContaining('503') });
+    expect(await status()).toMatchObject({ auth_enabled: true, stale: true, keys_loaded: 1, last_error: 'sheets_unavailable: 503' });
     expect((await get('/v1/models', bearer(KEY))).status).toBe(200);
     expect((await get('/v1/models', bearer(NEW_KEY))).status).toBe(401);
 
@@ -77,7 +77,7 @@ describe('outages', () => {
 
   it('a sheet not shared with the account stays closed (503), then opens to keys once shared', async () => {
     stack = await startStack({ rows: [[KEY, 'Acme', '', '', true, '']], shared: false });
-    expect(await status()).toMatchObject({ auth_enabled: true, mode: 'google_sheets', keys_loaded: 0, last_error: expect.stringContaining('403') });
+    expect(await status()).toMatchObject({ auth_enabled: true, mode: 'google_sheets', keys_loaded: 0, last_error: 'sheet_not_shared' });
     const denied = await get('/v1/models', bearer(KEY));
     expect(denied.status).toBe(503);
     expect((await denied.json()).error.code).toBe('key_store_unavailable');
@@ -98,7 +98,44 @@ describe('outages', () => {
     await stack.close();
 
     stack = await startStack({ rows: [], env: { GOOGLE_SHEET_NAME: 'Keys2' } });
-    expect(await status()).toMatchObject({ keys_loaded: 0, last_error: expect.stringContaining('no tab named "Keys2"') });
+    expect(await status()).toMatchObject({ keys_loaded: 0, last_error: 'sheet_tab_missing' });
     expect((await get('/v1/models', bearer(KEY))).status).toBe(503);
   });
+
+  it('the public status names no sheet id, URL or path in any failure; the log has the detail', async () => {
+    const { createServer } = await import('node:net');
+    // A port that refuses connections: Google unreachable.
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const deadPort = (probe.address() as { port: number }).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const cases: Array<[string, () => Promise<Stack>]> = [
+      ['unreachable', () => startStack({ rows: [[KEY, 'Acme', '', '', true, '']], env: { SHEETS_API_URL: `http://127.0.0.1:${deadPort}/` } })],
+      ['not shared', () => startStack({ rows: [[KEY, 'Acme', '', '', true, '']], shared: false })],
+      ['no such sheet', () => startStack({ rows: [[KEY, 'Acme', '', '', true, '']], env: { GOOGLE_SHEET_ID: 'no-such-sheet-id-1234' } })],
+      ['5xx', async () => {
+        const s = await startStack({ rows: [[KEY, 'Acme', '', '', true, '']], noWait: true });
+        s.sheets.fail(500);
+        await s.gateway.auth.store!.reload().catch(() => undefined);
+        return s;
+      }],
+    ];
+    const seen: string[] = [];
+    for (const [what, start] of cases) {
+      stack = await start();
+      await stack.gateway.ready;
+      const body = JSON.stringify(await status());
+      const lastError = String((await status()).last_error);
+      seen.push(lastError);
+      expect(lastError, what).not.toBe('null');
+      for (const secret of [SHEET_ID, 'no-such-sheet-id-1234', '127.0.0.1', 'http', stack.dir, 'googleapis']) {
+        expect(body, `${what}: ${secret}`).not.toContain(secret);
+      }
+      expect(stack.logs.join('\n'), what).toMatch(/key load failed/);
+      await stack.close();
+      stack = null;
+    }
+    expect(seen).toEqual(['sheets_unreachable: ECONNREFUSED', 'sheet_not_shared', 'sheet_not_found', 'sheets_unavailable: 500']);
+  });
 });
+

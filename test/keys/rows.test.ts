@@ -117,6 +117,25 @@ describe('parseKeyRows', () => {
   });
 });
 
+describe('input hygiene', () => {
+  it('rejects a client_name over 200 characters (it would ride on every answer as a header)', () => {
+    const { records, rejected } = parseKeyRows([HEADER, [KEY_A, 'n'.repeat(200), '', '', true, ''], [KEY_B, 'n'.repeat(20_000), '', '', true, '']], opts);
+    expect(records.map((r) => r.row)).toEqual([2]);
+    expect(rejected).toEqual([{ row: 3, reason: 'client_name is longer than 200 characters' }]);
+  });
+
+  it.each([
+    ['a non-ASCII letter', 'sk-convergence-café-0000-0000-0000'],
+    ['an inner space', 'sk-convergence-aaaa bbbb-cccc-dddd'],
+    ['a control character', 'sk-convergence-aaaa\u0007bbbb-cccc-dddd'],
+  ])('rejects a key with %s: it could never match a header, so it must not look loaded', (_what, key) => {
+    const { records, rejected } = parseKeyRows([HEADER, [key, 'x', '', '', true, '']], opts);
+    expect(records).toEqual([]);
+    expect(rejected[0]!.reason).toMatch(/printable ASCII/);
+    expect(JSON.stringify(rejected)).not.toContain(key);
+  });
+});
+
 describe('KeyRowParser', () => {
   const KEY_C = 'sk-convergence-33333333-3333-4333-8333-333333333333';
   const table = [

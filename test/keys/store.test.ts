@@ -74,7 +74,7 @@ describe('KeyStore on a key file', () => {
     writeFileSync(path, `key,name\n${key(1)},x\n`);
     await expect(s.reload()).rejects.toThrow(/no api_key/);
     expect(s.keys()).toBe(good);
-    expect(s.status()).toMatchObject({ keysLoaded: 500, stale: true, lastError: expect.stringMatching(/^bad header: /) });
+    expect(s.status()).toMatchObject({ keysLoaded: 500, stale: true, lastError: expect.stringMatching(/^bad_header: /) });
 
     rmSync(path);
     await expect(s.reload()).rejects.toThrow(/cannot read key file .*broken\.csv: ENOENT/);
