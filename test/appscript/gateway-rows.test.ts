@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parseKeyRows } from '../../server/keys/rows.ts';
 import { instantOfWall } from './fakes/values.ts';
 import { unformattedValues } from './sheet-api.ts';
-import { HOUR_MS, buildOnce, loadBuilt, shownKey } from './harness.ts';
+import { HOUR_MS, buildOnce, generate, loadBuilt, shownKey } from './harness.ts';
 
 beforeAll(() => buildOnce());
 
@@ -19,11 +19,9 @@ describe('rows written by the menu, read by the gateway (server/keys/rows.ts)', 
     env.ui.confirm(false);
     env.call('setupSheet');
 
-    env.ui.answer('Acme', '30', '2099-12-31');
-    env.call('generateKey');
+    generate(env, 'Acme', '30', '2099-12-31');
     const acmeKey = shownKey(env);
-    env.ui.answer('Beta', '', '2099-06-30 18:30');
-    env.call('generateKey');
+    generate(env, 'Beta', '', '2099-06-30 18:30');
     const betaKey = shownKey(env);
 
     env.ss.select('API_Keys', 2);
@@ -61,17 +59,14 @@ describe('rows written by the menu, read by the gateway (server/keys/rows.ts)', 
     const env = await loadBuilt({ timeZone });
     env.ui.confirm(false);
     env.call('setupSheet');
-    env.ui.answer('Plain', '10', '');
-    env.call('generateKey'); // row 2, setting off: api_key
+    generate(env, 'Plain', '10', ''); // row 2, setting off: api_key
     const plainKey = shownKey(env);
 
     env.ui.confirm(true);
     env.call('toggleStoreKeyHashes');
-    env.ui.answer('Acme', '30', '2099-12-31');
-    env.call('generateKey'); // row 3, hashed; adds api_key_sha256 and key_hint
+    generate(env, 'Acme', '30', '2099-12-31'); // row 3, hashed; adds api_key_sha256 and key_hint
     const acmeKey = shownKey(env);
-    env.ui.answer('Beta', '', '');
-    env.call('generateKey'); // row 4, hashed
+    generate(env, 'Beta', '', ''); // row 4, hashed
     const betaKey = shownKey(env);
 
     env.ss.select('API_Keys', 3);
@@ -111,11 +106,9 @@ describe('rows written by the menu, read by the gateway (server/keys/rows.ts)', 
 
   it('rejects both rows when the same key is on a hashed row and on a plain row', async () => {
     const env = await loadBuilt({ documentProperties: { STORE_KEY_HASHES: 'true' } });
-    env.ui.answer('Acme', '', '');
-    env.call('generateKey');
+    generate(env, 'Acme', '', '');
     const key = shownKey(env);
-    env.ui.answer('Other', '', '');
-    env.call('generateKey');
+    generate(env, 'Other', '', '');
     const sheet = env.ss.sheet('API_Keys');
     // Someone pastes the key they were shown into a new plain row.
     const [header = []] = sheet.rows();
