@@ -202,10 +202,8 @@ export class FakeSpreadsheet {
   }
   checkValue(value: unknown): unknown {
     if (value === null || value === '') return '';
-    if (typeof value === 'string') {
-      if (value.startsWith('=')) throw new Error(`fake: "${value}" would be stored as a formula`);
-      return value;
-    }
+    // A string here is a cell's text as stored (seeded); what the script writes goes through enteredValue.
+    if (typeof value === 'string') return value;
     if (typeof value === 'boolean') return value;
     if (typeof value === 'number' && Number.isFinite(value)) return value;
     if (isDate(value)) return value;
