@@ -7,7 +7,7 @@ import { escapeHtml } from './dialog.ts';
 import { checkKeyForm } from './key-form.ts';
 
 export const FORM_WIDTH_PX = 520;
-export const FORM_HEIGHT_PX = 660;
+export const FORM_HEIGHT_PX = 600;
 
 export interface FormPage {
   timeZone: string;
@@ -42,26 +42,33 @@ function field(spec: FieldSpec): string {
 
 export function keyFormHtml(page: FormPage): string {
   const zone = escapeHtml(page.timeZone);
+  const pair = (a: string, b: string) => `<div class="row">\n${a}\n${b}\n</div>`;
   const fields = [
     field({ name: 'client_name', label: 'Client name (required)', hint: 'Who the key is for. Sent back to the client in X-Client-Name.',
       input: '<input <INPUT type="text" autocomplete="off" maxlength="100" aria-required="true" autofocus>' }),
-    field({ name: 'rate_limit', label: 'Rate limit', hint: `Requests per window, a whole number. Blank: ${page.defaultRateLimit}.`,
-      input: `<input <INPUT type="text" inputmode="numeric" autocomplete="off" placeholder="${page.defaultRateLimit}">` }),
-    field({ name: 'expires_at', label: 'Expires', hint: `Valid through the end of that day, time zone ${zone}. Blank: never expires.`,
-      input: `<input <INPUT type="date" min="${escapeHtml(page.today)}">` }),
+    pair(
+      field({ name: 'rate_limit', label: 'Rate limit', hint: `Requests per window. Blank: ${page.defaultRateLimit}.`,
+        input: `<input <INPUT type="text" inputmode="numeric" autocomplete="off" placeholder="${page.defaultRateLimit}">` }),
+      field({ name: 'expires_at', label: 'Expires', hint: `Valid through that day (${zone}). Blank: never.`,
+        input: `<input <INPUT type="date" min="${escapeHtml(page.today)}">` }),
+    ),
   ].join('\n');
   const policy = [
     field({ name: 'allowed_models', label: 'Allowed models', hint: 'Comma-separated model names. Blank: any model.',
       input: '<input <INPUT type="text" autocomplete="off">' }),
-    field({ name: 'tpm_limit', label: 'Token limit per window', hint: 'Prompt + completion tokens per rate-limit window. Blank: none.',
-      input: '<input <INPUT type="text" inputmode="numeric" autocomplete="off">' }),
-    field({ name: 'token_quota', label: 'Token quota', hint: 'Tokens per quota period, shared by every key of this client. Blank: none.',
-      input: '<input <INPUT type="text" inputmode="numeric" autocomplete="off">' }),
-    field({ name: 'request_quota', label: 'Request quota', hint: 'Requests per quota period, shared by every key of this client. Blank: none.',
-      input: '<input <INPUT type="text" inputmode="numeric" autocomplete="off">' }),
-    field({ name: 'quota_period', label: 'Quota period', hint: `Calendar periods in ${zone}; a week starts on Monday.`,
-      input: '<select <INPUT><option value="month" selected>Month</option><option value="week">Week</option><option value="day">Day</option></select>' }),
-    field({ name: 'contact_email', label: 'Contact email', hint: 'Who gets reminders before the key expires or a quota runs out. Blank: nobody.',
+    pair(
+      field({ name: 'tpm_limit', label: 'Token limit per window', hint: 'Prompt + completion tokens. Blank: none.',
+        input: '<input <INPUT type="text" inputmode="numeric" autocomplete="off">' }),
+      field({ name: 'token_quota', label: 'Token quota', hint: 'Tokens per period, per client. Blank: none.',
+        input: '<input <INPUT type="text" inputmode="numeric" autocomplete="off">' }),
+    ),
+    pair(
+      field({ name: 'request_quota', label: 'Request quota', hint: 'Requests per period, per client. Blank: none.',
+        input: '<input <INPUT type="text" inputmode="numeric" autocomplete="off">' }),
+      field({ name: 'quota_period', label: 'Quota period', hint: `Calendar periods (${zone}); weeks start Monday.`,
+        input: '<select <INPUT><option value="month" selected>Month</option><option value="week">Week</option><option value="day">Day</option></select>' }),
+    ),
+    field({ name: 'contact_email', label: 'Contact email', hint: 'Gets reminders before the key expires or a quota runs out. Blank: nobody.',
       input: '<input <INPUT type="email" autocomplete="off">' }),
   ].join('\n');
   const hashedNote = page.hashed
@@ -72,7 +79,8 @@ export function keyFormHtml(page: FormPage): string {
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><base target="_top"><style>
 body { font-family: Arial, sans-serif; font-size: 13px; color: #202124; margin: 0 4px; }
-.field { margin: 0 0 10px; }
+.field { margin: 0 0 8px; min-width: 0; }
+.row { display: grid; grid-template-columns: 1fr 1fr; gap: 0 12px; }
 label { display: block; font-weight: bold; margin-bottom: 2px; }
 input, select { width: 100%; box-sizing: border-box; font-size: 13px; padding: 4px 6px; border: 1px solid #80868b; border-radius: 4px; }
 input[aria-invalid="true"] { border: 2px solid #c5221f; }

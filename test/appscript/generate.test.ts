@@ -30,9 +30,9 @@ describe('Generate key (the menu item)', () => {
     expect(env.ui.dialogs).toHaveLength(1);
     const { title, html, output } = env.ui.dialogs[0]!;
     expect(title).toBe('Generate key');
-    expect([output.width, output.height]).toEqual([520, 660]);
+    expect([output.width, output.height]).toEqual([520, 600]);
     expect(html).toContain('<input id="expires_at" name="expires_at" aria-describedby="expires_at-hint expires_at-error" type="date" min="2099-03-11">');
-    expect(html).toContain('time zone Asia/Tokyo');
+    expect(html).toContain('Valid through that day (Asia/Tokyo)');
     for (const name of ['client_name', 'rate_limit', 'expires_at', 'allowed_models', 'tpm_limit', 'token_quota', 'request_quota', 'quota_period', 'contact_email']) {
       expect(html).toContain(`<label for="${name}">`);
       expect(html).toContain(`id="${name}-error"`);
