@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parseKeyRows } from '../../server/keys/rows.ts';
 import { instantOfWall } from './fakes/values.ts';
 import { unformattedValues } from './sheet-api.ts';
-import { HOUR_MS, buildOnce, generate, loadBuilt, shownKey } from './harness.ts';
+import { HOUR_MS, buildOnce, createKey, generate, loadBuilt, shownKey } from './harness.ts';
 
 beforeAll(() => buildOnce());
 
@@ -102,6 +102,20 @@ describe('rows written by the menu, read by the gateway (server/keys/rows.ts)', 
     expect(acmeNew).toMatchObject({ clientName: 'Acme', rateLimit: 30, isActive: true, row: 5 });
     expect(acmeNew!.expiresAt).toBe(instantOfWall('2099-12-31T23:59:59', timeZone));
     expect(byHash.get(sha256(plainNewKey))).toMatchObject({ clientName: 'Plain', rateLimit: 10, isActive: true, row: 6, expiresAt: null });
+  });
+
+  it('accepts the policy columns the form writes, and reads a midnight expiry as that instant, not a whole day', async () => {
+    const timeZone = 'America/New_York';
+    const env = await loadBuilt({ timeZone });
+    const key = createKey(env, { client_name: '007', allowed_models: 'llama-3, qwen2', tpm_limit: '5000', token_quota: '100000', expires_at: '2099-07-04 00:00' });
+    const plain = createKey(env, { client_name: 'Plain' });
+    const { records, rejected } = parseKeyRows(unformattedValues(env.ss.sheet('API_Keys'), timeZone), { timeZone, defaultRateLimit: 60 });
+    expect(rejected).toEqual([]);
+    const byHash = new Map(records.map((r) => [r.keyHash, r]));
+    expect(byHash.get(sha256(key))).toMatchObject({
+      clientName: '007', tpmLimit: 5000, allowedModels: new Set(['llama-3', 'qwen2']), expiresAt: instantOfWall('2099-07-03T23:59:59', timeZone),
+    });
+    expect(byHash.get(sha256(plain))).toMatchObject({ clientName: 'Plain', tpmLimit: null, allowedModels: null, expiresAt: null });
   });
 
   it('rejects both rows when the same key is on a hashed row and on a plain row', async () => {
