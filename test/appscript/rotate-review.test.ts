@@ -149,3 +149,18 @@ describe('review item 8: Rotate appends the new key before it shortens the old o
     expect(env.lock.held).toBe(false);
   });
 });
+
+describe("Rotate's key dialog", () => {
+  it('escapes what it shows from the sheet', async () => {
+    const env = await loadBuilt({ timeZone: TZ, now: NOW });
+    const name = `<img src=x onerror="alert('x')"> & Co`;
+    seedKeys(env, [[KEY, name, CREATED, '', true, 30]]);
+    env.ss.select('API_Keys', 2);
+    env.ui.confirm(true);
+    env.call('rotateSelectedKey');
+    const { html } = env.ui.dialogs[0]!;
+    expect(html).not.toContain('<img');
+    expect(html).toContain('&lt;img src=x onerror=&quot;alert(&#39;x&#39;)&quot;&gt; &amp; Co');
+    expect(rowsOf(env)[1]!.client_name).toBe(name);
+  });
+});
