@@ -33,3 +33,29 @@ export function timestampValue(value: unknown): number | null {
 export function maskKey(key: string): string {
   return `${key.startsWith(KEY_PREFIX) ? KEY_PREFIX : ''}…${key.slice(-4)}`;
 }
+
+const MONTH = /\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?(\s|$)/i;
+
+/**
+ * Text as it must be written for Sheets to keep it text. setValue, setValues and appendRow
+ * read a string as if it were typed: `=...` becomes a formula, `007` the number 7, `TRUE` a
+ * boolean, `2024-03-01` or `March 2024` a date. A leading apostrophe keeps such text as text
+ * (Sheets does not store the apostrophe). The CLI uses the same rule (server/keytable/sheets-cells.ts).
+ */
+export function sheetText(text: string): string {
+  const t = text.trim();
+  if (t === '') return text;
+  const risky =
+    /^[=+\-@']/.test(t) ||
+    /^(true|false)$/i.test(t) ||
+    !/[a-z]/i.test(t) ||
+    /^[\d.,]+e[+-]?\d+$/i.test(t) ||
+    /\d\s*(am|pm)\b/i.test(t) ||
+    (/\d/.test(t) && MONTH.test(t));
+  return risky ? `'${text}` : text;
+}
+
+/** A value read with getValues, to write back as the same value: numbers, booleans and dates as they are, text kept text. */
+export function sameValue(value: unknown): unknown {
+  return typeof value === 'string' ? sheetText(value) : value;
+}

@@ -1,4 +1,5 @@
-// The one dialog that shows a new key. Everything interpolated is escaped.
+// The dialog that shows the key Rotate made (Generate key shows its key in its own form,
+// form-html.ts). Everything interpolated is escaped.
 
 import { maskKey } from './cells.ts';
 
@@ -7,7 +8,7 @@ const DIALOG_HEIGHT_PX = 300;
 
 const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
-function escapeHtml(text: string): string {
+export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] ?? c);
 }
 
@@ -20,16 +21,18 @@ textarea { width: 100%; box-sizing: border-box; font: 14px monospace; resize: no
 .note { color: #5f6368; }
 </style></head><body>
 ${paragraphs}
-<textarea id="key" rows="2" readonly>${escapeHtml(key)}</textarea>
-<p><button id="copy">Copy key</button> <span id="status" aria-live="polite"></span></p>
+<textarea id="key" rows="2" readonly aria-label="The new key">${escapeHtml(key)}</textarea>
+<p><button id="copy">Copy key</button> <span id="copy-status" role="status" aria-live="polite"></span></p>
 <p class="note">Copy it now and hand it to the client privately: this dialog does not come back.</p>
 <p><button id="done">Done</button></p>
 <script>
+// Wrapped: at the top level, \`var status\` would be window.status, which only holds a string.
+(function () {
 var field = document.getElementById('key');
-var status = document.getElementById('status');
+var copyStatus = document.getElementById('copy-status');
 function selectKey() { field.focus(); field.select(); }
-function copied() { status.textContent = 'Copied.'; }
-function manual() { status.textContent = 'Press Ctrl+C (Cmd+C on a Mac) to copy.'; }
+function copied() { copyStatus.textContent = 'Copied.'; }
+function manual() { copyStatus.textContent = 'Press Ctrl+C (Cmd+C on a Mac) to copy.'; }
 function legacyCopy() { try { return document.execCommand('copy'); } catch (e) { return false; } }
 document.getElementById('copy').onclick = function () {
   selectKey();
@@ -40,6 +43,7 @@ document.getElementById('copy').onclick = function () {
 document.getElementById('done').onclick = function () { google.script.host.close(); };
 field.onfocus = selectKey;
 selectKey();
+})();
 </script>
 </body></html>`;
 }

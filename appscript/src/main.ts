@@ -2,7 +2,7 @@
 // project (appscript/build.ts writes one top-level stub per export).
 
 export { onInstall, onOpen } from './menu.ts';
-export { generateKey } from './generate.ts';
+export { createKeyFromForm, generateKey } from './generate.ts';
 export { revokeSelectedKey } from './revoke.ts';
 export { rotateSelectedKey } from './rotate.ts';
 export { refreshUsage } from './usage.ts';

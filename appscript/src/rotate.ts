@@ -1,8 +1,9 @@
-import { cell } from './columns.ts';
-import { isActiveValue, isDate } from './cells.ts';
+import { cell, type Columns } from './columns.ts';
+import { isActiveValue, sameValue } from './cells.ts';
 import { KEY_PREFIX, USAGE_TOTAL_HEADERS, settings } from './config.ts';
-import { formatInZone } from './dates.ts';
+import { formatInZone, instantCell } from './dates.ts';
 import { hashedKeyNote, showKeyDialog } from './dialog.ts';
+import { parseExpiryCell } from './expiry.ts';
 import { storeKeyHashes } from './hash-setting.ts';
 import { keyCells } from './key-id.ts';
 import { withDocumentLock } from './lock.ts';
@@ -11,12 +12,39 @@ import { UserError, confirm, runAction } from './ui.ts';
 
 const TITLE = 'Rotate key';
 const HOUR_MS = 3_600_000;
+/** Columns about the old key, not the client: the new row starts them blank. */
+const NOT_COPIED = [...USAGE_TOTAL_HEADERS, 'revoked_at'];
+
+interface OldKeyEnd {
+  /** The instant the old key stops working, as the gateway will read the row afterwards. */
+  endsAt: number;
+  /** The Date to write into the old row's expires_at; null when its own expiry comes first. */
+  write: Date | null;
+}
 
 /**
- * Adds a new key for the same client (a copy of the row: same rate limit, same policy
- * columns, same expiry) and lets the old one expire after the grace period, so clients
- * can switch without downtime. The new key is stored hashed when "Store only key hashes"
- * is on or the old row is hashed: rotation never puts a key back in the sheet in clear.
+ * When the old key stops: after the grace period, or at its own expiry if that comes first
+ * (rotation never lengthens a key's life). The expiry is read by the gateway's rules: text,
+ * serial numbers, and a date alone lasting through its day.
+ */
+function oldKeyEnd(values: readonly unknown[], columns: Columns, what: string, now: number, graceHours: number, timeZone: string): OldKeyEnd {
+  const expiry = parseExpiryCell(cell(values, columns, 'expires_at'), timeZone);
+  if (!expiry.ok) {
+    throw new UserError(`The key ${what} has an expires_at the gateway cannot read (${expiry.reason}). Fix that cell, then rotate again.`);
+  }
+  if (expiry.expiresAt !== null && expiry.expiresAt <= now) {
+    throw new UserError(`The key ${what} has expired; use Generate key to give the client a new one.`);
+  }
+  const graceEnd = instantCell(now + graceHours * HOUR_MS, timeZone);
+  if (expiry.expiresAt !== null && expiry.expiresAt <= graceEnd.getTime()) return { endsAt: expiry.expiresAt, write: null };
+  return { endsAt: graceEnd.getTime(), write: graceEnd };
+}
+
+/**
+ * Adds a new key for the same client (a copy of the row's values: same rate limit, same policy
+ * columns, same expiry) and lets the old one expire after the grace period, so clients can
+ * switch without downtime. The new key is stored hashed when "Store only key hashes" is on or
+ * the old row is hashed: rotation never puts a key back in the sheet in clear.
  */
 export function rotateSelectedKey(): void {
   runAction(() => {
@@ -30,38 +58,36 @@ export function rotateSelectedKey(): void {
     if (!isActiveValue(cell(selected.values, selected.columns, 'is_active'))) {
       throw new UserError(`The key ${what} is inactive; use Generate key to give the client a new one.`);
     }
-    const now = Date.now();
-    const expiry = cell(selected.values, selected.columns, 'expires_at');
-    if (isDate(expiry) && expiry.getTime() <= now) {
-      throw new UserError(`The key ${what} has expired; use Generate key to give the client a new one.`);
-    }
-    const graceEnd = new Date(now + graceHours * HOUR_MS);
-    // Rotation never lengthens the old key's life.
-    const oldEnds = isDate(expiry) && expiry.getTime() < graceEnd.getTime() ? expiry : graceEnd;
-    const until = `${formatInZone(oldEnds, timeZone)} (${timeZone})`;
+    const asked = oldKeyEnd(selected.values, selected.columns, what, Date.now(), graceHours, timeZone);
+    const until = `${formatInZone(new Date(asked.endsAt), timeZone)} (${timeZone})`;
     if (!confirm(ui, TITLE, `Replace the key ${what} with a new one? The old key keeps working until ${until}.`)) return;
 
     const key = KEY_PREFIX + Utilities.getUuid();
-    const { newRow, hashed } = withDocumentLock(() => {
+    const { newRow, hashed, endsAt } = withDocumentLock(() => {
       const old = rereadKeyRow(selected);
-      // Decided on the fresh row: it may have been hashed (npm run keys -- hash-existing) meanwhile.
+      // Decided on the fresh row and clock: the row may have changed while the admin read the question.
+      const now = Date.now();
+      const end = oldKeyEnd(old.values, old.columns, what, now, graceHours, timeZone);
+      // It may have been hashed (npm run keys -- hash-existing) meanwhile.
       const hashed = hashSetting || old.hashed;
       const columns = hashed ? ensureKeyColumns(old.sheet, true) : old.columns;
-      old.sheet.getRange(old.row, columns.get('expires_at') as number).setValue(oldEnds);
       const blanks: Record<string, unknown> = {};
-      for (const name of USAGE_TOTAL_HEADERS) blanks[name] = '';
-      const newRow = appendKeyRow(old.sheet, columns, old.values, {
+      for (const name of NOT_COPIED) blanks[name] = '';
+      // Values as values: text that looks like a formula, a number or a date stays text.
+      const newRow = appendKeyRow(old.sheet, columns, old.values.map(sameValue), {
         ...blanks,
         ...keyCells(key, hashed),
-        created_at: new Date(now),
+        created_at: instantCell(now, timeZone),
         is_active: true,
       });
-      return { newRow, hashed };
+      // Only once the successor is in: if the append fails, the old key keeps its full life.
+      if (end.write) old.sheet.getRange(old.row, columns.get('expires_at') as number).setValue(end.write);
+      return { newRow, hashed, endsAt: end.endsAt };
     });
 
     showKeyDialog(ui, `New API key for ${selected.client}`, key, [
       `Client: ${selected.client} (new row ${newRow}; same rate limit and settings as row ${selected.row})`,
-      `The old key ${selected.label} keeps working until ${until}.`,
+      `The old key ${selected.label} keeps working until ${formatInZone(new Date(endsAt), timeZone)} (${timeZone}).`,
       ...(hashed ? [hashedKeyNote(key)] : []),
     ]);
   });

@@ -42,7 +42,8 @@ export function applyKeyValidation(sheet: Sheet, columns: Columns): void {
 
 /**
  * The formula that is true on a key row the gateway refuses: inactive (is_active not
- * true/yes/1, as the gateway reads it) or expired (a date alone lasts through its day).
+ * true/yes/1, as the gateway reads it) or expired (a date alone lasts through its day; a
+ * text expiry counts too).
  */
 function greyFormula(columns: Columns): string {
   const ref = (name: string) => `$${columnLetter(column(columns, name))}2`;
@@ -50,7 +51,11 @@ function greyFormula(columns: Columns): string {
   const active = `LOWER(TRIM(${ref('is_active')}&""))`;
   const expires = ref('expires_at');
   const inactive = `AND(${active}<>"true", ${active}<>"yes", ${active}<>"1")`;
-  const expired = `AND(ISNUMBER(${expires}), IF(${expires}=INT(${expires}), ${expires}+1, ${expires})<=NOW())`;
+  // A date cell or serial as it is; text (2020-01-01 12:00, 2020-01-01T12:00, 43831.5) through
+  // VALUE, as the gateway reads text too. A whole number is a date alone, valid through its day.
+  // Text VALUE cannot read (an offset, say) is not greyed: the grey means "certainly refused".
+  const serial = `IF(ISNUMBER(${expires}), ${expires}, VALUE(SUBSTITUTE(TRIM(${expires}), "T", " ")))`;
+  const expired = `IFERROR(AND(LEN(TRIM(${expires}&""))>0, IF(${serial}=INT(${serial}), ${serial}+1, ${serial})<=NOW()), FALSE)`;
   return `=AND(N("${GREY_RULE_TAG}")=0, LEN(${keyCells})>0, OR(${inactive}, ${expired}))`;
 }
 

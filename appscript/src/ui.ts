@@ -1,8 +1,6 @@
 // Dialog helpers. Expected problems (bad selection, busy lock) are UserErrors and end as a
 // plain alert; anything else is a fault and is rethrown, so Apps Script logs it.
 
-import type { Parsed } from './input.ts';
-
 type Ui = GoogleAppsScript.Base.Ui;
 
 export const MENU_TITLE = 'API Keys';
@@ -30,21 +28,6 @@ export function runAction(action: () => void): void {
     const ui = error instanceof UserError ? tryGetUi() : null;
     if (!ui) throw error;
     ui.alert(MENU_TITLE, (error as UserError).message, ui.ButtonSet.OK);
-  }
-}
-
-/**
- * Asks until the answer parses or the admin cancels (null). A bad answer is explained in
- * the next prompt, above the question.
- */
-export function ask<T>(ui: Ui, title: string, question: string, parse: (text: string) => Parsed<T>): { value: T } | null {
-  let text = question;
-  for (;;) {
-    const response = ui.prompt(title, text, ui.ButtonSet.OK_CANCEL);
-    if (response.getSelectedButton() !== ui.Button.OK) return null;
-    const parsed = parse(response.getResponseText());
-    if (parsed.ok) return { value: parsed.value };
-    text = `${parsed.message}\n\n${question}`;
   }
 }
 

@@ -8,7 +8,7 @@ import { buildOnce } from './harness.ts';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const GLOBALS = [
-  'generateKey', 'installHourlyUsageTrigger', 'onInstall', 'onOpen', 'refreshUsage',
+  'createKeyFromForm', 'generateKey', 'installHourlyUsageTrigger', 'onInstall', 'onOpen', 'refreshUsage',
   'removeHourlyUsageTrigger', 'revokeSelectedKey', 'rotateSelectedKey', 'setupSheet', 'toggleStoreKeyHashes',
 ];
 
@@ -64,7 +64,7 @@ describe('npm run build:appscript', () => {
 
   it('runs as the npm script', () => {
     const out = execFileSync('npm', ['run', '--silent', 'build:appscript'], { cwd: REPO, encoding: 'utf8' });
-    expect(out).toContain('Global functions: generateKey');
+    expect(out).toContain('Global functions: createKeyFromForm, generateKey');
     expect(readFileSync(result.codePath, 'utf8')).toBe(code);
   });
 });

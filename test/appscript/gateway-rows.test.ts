@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parseKeyRows } from '../../server/keys/rows.ts';
 import { instantOfWall } from './fakes/values.ts';
 import { unformattedValues } from './sheet-api.ts';
-import { HOUR_MS, buildOnce, loadBuilt, shownKey } from './harness.ts';
+import { HOUR_MS, buildOnce, createKey, generate, loadBuilt, shownKey } from './harness.ts';
 
 beforeAll(() => buildOnce());
 
@@ -19,11 +19,9 @@ describe('rows written by the menu, read by the gateway (server/keys/rows.ts)', 
     env.ui.confirm(false);
     env.call('setupSheet');
 
-    env.ui.answer('Acme', '30', '2099-12-31');
-    env.call('generateKey');
+    generate(env, 'Acme', '30', '2099-12-31');
     const acmeKey = shownKey(env);
-    env.ui.answer('Beta', '', '2099-06-30 18:30');
-    env.call('generateKey');
+    generate(env, 'Beta', '', '2099-06-30 18:30');
     const betaKey = shownKey(env);
 
     env.ss.select('API_Keys', 2);
@@ -61,17 +59,14 @@ describe('rows written by the menu, read by the gateway (server/keys/rows.ts)', 
     const env = await loadBuilt({ timeZone });
     env.ui.confirm(false);
     env.call('setupSheet');
-    env.ui.answer('Plain', '10', '');
-    env.call('generateKey'); // row 2, setting off: api_key
+    generate(env, 'Plain', '10', ''); // row 2, setting off: api_key
     const plainKey = shownKey(env);
 
     env.ui.confirm(true);
     env.call('toggleStoreKeyHashes');
-    env.ui.answer('Acme', '30', '2099-12-31');
-    env.call('generateKey'); // row 3, hashed; adds api_key_sha256 and key_hint
+    generate(env, 'Acme', '30', '2099-12-31'); // row 3, hashed; adds api_key_sha256 and key_hint
     const acmeKey = shownKey(env);
-    env.ui.answer('Beta', '', '');
-    env.call('generateKey'); // row 4, hashed
+    generate(env, 'Beta', '', ''); // row 4, hashed
     const betaKey = shownKey(env);
 
     env.ss.select('API_Keys', 3);
@@ -109,13 +104,25 @@ describe('rows written by the menu, read by the gateway (server/keys/rows.ts)', 
     expect(byHash.get(sha256(plainNewKey))).toMatchObject({ clientName: 'Plain', rateLimit: 10, isActive: true, row: 6, expiresAt: null });
   });
 
+  it('accepts the policy columns the form writes, and reads a midnight expiry as that instant, not a whole day', async () => {
+    const timeZone = 'America/New_York';
+    const env = await loadBuilt({ timeZone });
+    const key = createKey(env, { client_name: '007', allowed_models: 'llama-3, qwen2', tpm_limit: '5000', token_quota: '100000', expires_at: '2099-07-04 00:00' });
+    const plain = createKey(env, { client_name: 'Plain' });
+    const { records, rejected } = parseKeyRows(unformattedValues(env.ss.sheet('API_Keys'), timeZone), { timeZone, defaultRateLimit: 60 });
+    expect(rejected).toEqual([]);
+    const byHash = new Map(records.map((r) => [r.keyHash, r]));
+    expect(byHash.get(sha256(key))).toMatchObject({
+      clientName: '007', tpmLimit: 5000, allowedModels: new Set(['llama-3', 'qwen2']), expiresAt: instantOfWall('2099-07-03T23:59:59', timeZone),
+    });
+    expect(byHash.get(sha256(plain))).toMatchObject({ clientName: 'Plain', tpmLimit: null, allowedModels: null, expiresAt: null });
+  });
+
   it('rejects both rows when the same key is on a hashed row and on a plain row', async () => {
     const env = await loadBuilt({ documentProperties: { STORE_KEY_HASHES: 'true' } });
-    env.ui.answer('Acme', '', '');
-    env.call('generateKey');
+    generate(env, 'Acme', '', '');
     const key = shownKey(env);
-    env.ui.answer('Other', '', '');
-    env.call('generateKey');
+    generate(env, 'Other', '', '');
     const sheet = env.ss.sheet('API_Keys');
     // Someone pastes the key they were shown into a new plain row.
     const [header = []] = sheet.rows();

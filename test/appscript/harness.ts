@@ -27,6 +27,8 @@ export interface LoadOptions {
   properties?: Record<string, string>;
   /** Document properties, where the menu keeps "Store only key hashes" (STORE_KEY_HASHES). */
   documentProperties?: Record<string, string>;
+  /** Pins the script's clock (Date.now in the vm) to this instant; env.clock moves it. */
+  now?: number;
 }
 
 export type Env = ReturnType<typeof loadScript>;
@@ -34,6 +36,10 @@ export type Env = ReturnType<typeof loadScript>;
 export function loadScript(code: string, options: LoadOptions = {}) {
   const timeZone = options.timeZone ?? 'Asia/Tokyo';
   const context = vm.createContext({ console });
+  const clock = { now: options.now ?? null as number | null };
+  const scriptDate = vm.runInContext('Date', context) as DateConstructor;
+  const realNow = scriptDate.now.bind(scriptDate);
+  scriptDate.now = () => clock.now ?? realNow();
   const locks = fakeLockService();
   const ss = new FakeSpreadsheet({
     timeZone,
@@ -81,7 +87,7 @@ export function loadScript(code: string, options: LoadOptions = {}) {
     return result;
   }
 
-  return { context, ss, ui, lock: locks.document, utilities, properties, scriptApp, state, timeZone, call };
+  return { context, ss, ui, lock: locks.document, utilities, properties, scriptApp, state, timeZone, clock, call };
 }
 
 export async function loadBuilt(options: LoadOptions = {}): Promise<Env> {
@@ -99,8 +105,42 @@ export function rowObject(header: readonly unknown[], row: readonly unknown[]): 
   return Object.fromEntries(header.map((name, i) => [String(name).trim().toLowerCase(), row[i] ?? '']));
 }
 
-/** The key shown in the last modal dialog (the textarea's content, unescaped). */
+/** What createKeyFromForm answers the dialog. */
+export type FormResult =
+  | { ok: true; key: string; row: number; title: string; lines: string[] }
+  | { ok: false; errors: Record<string, string> };
+
+/** The Generate key form as the dialog sends it: every field a string, blank unless given. */
+export function formOf(fields: Record<string, string>): Record<string, string> {
+  const blank = { client_name: '', rate_limit: '', expires_at: '', allowed_models: '', tpm_limit: '', token_quota: '', request_quota: '', quota_period: 'month', contact_email: '' };
+  return { ...blank, ...fields };
+}
+
+const formKeys = new WeakMap<Env, { key: string; dialogs: number }>();
+
+/** Submits the Generate key form as the dialog does; what it answers, as JSON crosses google.script.run. */
+export function submitForm(env: Env, fields: Record<string, string>): FormResult {
+  const result = JSON.parse(JSON.stringify(env.call('createKeyFromForm', formOf(fields)))) as FormResult;
+  if (result.ok) formKeys.set(env, { key: result.key, dialogs: env.ui.dialogs.length });
+  return result;
+}
+
+/** Submits the Generate key form; returns the key shown, or throws with the field errors. */
+export function createKey(env: Env, fields: Record<string, string>): string {
+  const result = submitForm(env, fields);
+  if (!result.ok) throw new Error(`the form was refused: ${JSON.stringify(result.errors)}`);
+  return result.key;
+}
+
+/** Generate key with a client name, and optionally a rate limit and an expiry, as typed. */
+export function generate(env: Env, client: string, rateLimit = '', expiresAt = ''): string {
+  return createKey(env, { client_name: client, rate_limit: rateLimit, expires_at: expiresAt });
+}
+
+/** The key shown last: by the Generate key form, or in the last modal dialog (Rotate's; the textarea's content, unescaped). */
 export function shownKey(env: Env): string {
+  const fromForm = formKeys.get(env);
+  if (fromForm && fromForm.dialogs === env.ui.dialogs.length) return fromForm.key;
   const html = env.ui.dialogs.at(-1)?.html ?? '';
   const match = /<textarea id="key"[^>]*>([^<]*)<\/textarea>/.exec(html);
   if (!match?.[1]) throw new Error('no key dialog was shown');

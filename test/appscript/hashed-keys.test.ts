@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { FakeConditionalRule } from './fakes/rules.ts';
 import { isDate } from './fakes/values.ts';
 import {
-  HASHED_KEYS_HEADER, HOUR_MS, KEYS_HEADER, USAGE_HEADER, buildOnce, loadBuilt, rowObject, seedKeys, shownKey, type Env,
+  HASHED_KEYS_HEADER, HOUR_MS, KEYS_HEADER, USAGE_HEADER, buildOnce, generate, loadBuilt, rowObject, seedKeys, shownKey, submitForm, type Env,
 } from './harness.ts';
 
 beforeAll(() => buildOnce());
@@ -72,13 +72,11 @@ describe('the "Store only key hashes" toggle', () => {
 
   it('overrides a script-property default for this document, and Generate key follows', async () => {
     const env = await loadBuilt({ properties: { STORE_KEY_HASHES: 'true' } });
-    env.ui.answer('Default On', '', '');
-    env.call('generateKey');
+    generate(env, 'Default On', '', '');
     env.ui.confirm(true);
     env.call('toggleStoreKeyHashes');
     expect(env.ui.messages('confirm')[0]).toContain('Turn off');
-    env.ui.answer('Now Off', '', '');
-    env.call('generateKey');
+    generate(env, 'Now Off', '', '');
     const [hashed, plain] = rowsOf(env);
     expect(hashed).toMatchObject({ client_name: 'Default On', api_key: '' });
     expect(plain).toMatchObject({ client_name: 'Now Off', api_key: shownKey(env), api_key_sha256: '', key_hint: '' });
@@ -99,11 +97,11 @@ describe('the "Store only key hashes" toggle', () => {
 describe('Generate key with "Store only key hashes" on', () => {
   it('writes the hash and hint, never the key, and shows the key once', async () => {
     const env = await loadBuilt(ON);
-    env.ui.answer('Acme', '30', '');
-    env.call('generateKey');
+    const result = submitForm(env, { client_name: 'Acme', rate_limit: '30' });
+    if (!result.ok) throw new Error('refused');
 
     expect(env.ss.sheet('API_Keys').header()).toEqual(HASHED_KEYS_HEADER);
-    const key = shownKey(env);
+    const key = result.key;
     expect(key).toBe(`sk-convergence-${env.utilities.uuids[0]}`);
     const [row] = rowsOf(env);
     expect(row).toMatchObject({ api_key: '', client_name: 'Acme', is_active: true, rate_limit: 30, expires_at: '' });
@@ -113,16 +111,14 @@ describe('Generate key with "Store only key hashes" on', () => {
     expect(isDate(row!.created_at)).toBe(true);
     expect(sheetHolds(env, key)).toBe(false);
 
-    expect(env.ui.dialogs).toHaveLength(1);
-    expect(env.ui.dialogs[0]!.html).toContain(`only this key&#39;s SHA-256 (api_key_sha256) and the hint ${hintOf(key)}`);
+    expect(result.lines.at(-1)).toContain('keeps only this key\'s SHA-256 and its hint');
     expect(env.lock.acquired).toBe(1);
   });
 
   it('adds api_key_sha256 and key_hint after the existing columns, leaving the plain rows as they are', async () => {
     const env = await loadBuilt(ON);
     seedKeys(env, [[KEY_A, 'Old', CREATED, '', true, 60]], [...KEYS_HEADER, 'notes']);
-    env.ui.answer('New', '', '');
-    env.call('generateKey');
+    generate(env, 'New', '', '');
     const sheet = env.ss.sheet('API_Keys');
     expect(sheet.header()).toEqual([...KEYS_HEADER, 'notes', 'api_key_sha256', 'key_hint']);
     expect(sheet.rows()[1]).toEqual([KEY_A, 'Old', CREATED, '', true, 60, '', '', '']);
@@ -134,8 +130,7 @@ describe('Generate key with "Store only key hashes" on', () => {
     const env = await loadBuilt(ON);
     const header = ['Key_Hint', 'rate_limit', 'notes', ' API_KEY_SHA256 ', 'client_name', 'is_active', 'api_key', 'created_at', 'expires_at'];
     seedKeys(env, [], header);
-    env.ui.answer('Shuffled', '7', '');
-    env.call('generateKey');
+    generate(env, 'Shuffled', '7', '');
     const sheet = env.ss.sheet('API_Keys');
     expect(sheet.header()).toEqual(header);
     const key = shownKey(env);
@@ -152,8 +147,7 @@ describe('Generate key with "Store only key hashes" on', () => {
     expect(greyFormulas(env)).toEqual([expect.stringContaining('LEN($A2)>0')]);
 
     env.properties.stores.document.setProperty('STORE_KEY_HASHES', 'true');
-    env.ui.answer('Acme', '', '');
-    env.call('generateKey');
+    generate(env, 'Acme', '', '');
     // api_key is A and api_key_sha256 became G: a hashed row with is_active FALSE must grey out.
     expect(greyFormulas(env)).toEqual([expect.stringContaining('LEN($A2&$G2)>0')]);
   });
@@ -161,8 +155,7 @@ describe('Generate key with "Store only key hashes" on', () => {
   it('adds no grey-out rule to a sheet that never had one', async () => {
     const env = await loadBuilt(ON);
     seedKeys(env);
-    env.ui.answer('Acme', '', '');
-    env.call('generateKey');
+    generate(env, 'Acme', '', '');
     expect(env.ss.sheet('API_Keys').conditionalRules).toEqual([]);
   });
 });
@@ -241,8 +234,7 @@ describe('Rotate on hashed rows', () => {
 describe('Revoke on hashed rows', () => {
   it('revokes a key the menu stored hashed, naming it by its hint', async () => {
     const env = await loadBuilt(ON);
-    env.ui.answer('Acme', '', '');
-    env.call('generateKey');
+    generate(env, 'Acme', '', '');
     const key = shownKey(env);
     env.ss.select('API_Keys', 2, 7);
     env.ui.confirm(true);
@@ -258,11 +250,9 @@ describe('Revoke on hashed rows', () => {
 describe('Refresh usage on hashed rows', () => {
   it('sums the Usage rows whose key_id is the first 16 hex of api_key_sha256', async () => {
     const env = await loadBuilt(ON);
-    env.ui.answer('Acme', '', '');
-    env.call('generateKey');
+    generate(env, 'Acme', '', '');
     const acme = shownKey(env);
-    env.ui.answer('Beta', '', '');
-    env.call('generateKey');
+    generate(env, 'Beta', '', '');
     const beta = shownKey(env);
     env.ss.addSheet('Usage', [
       USAGE_HEADER,

@@ -50,8 +50,9 @@ describe.each(['revokeSelectedKey', 'rotateSelectedKey'])('%s refuses a selectio
 });
 
 describe('Revoke selected key', () => {
-  it('sets is_active FALSE on the selected row only, after a confirmation, under the lock', async () => {
-    const env = await loadBuilt();
+  it('sets is_active FALSE and revoked_at now on the selected row only, after a confirmation, under the lock', async () => {
+    const now = Date.parse('2099-05-06T07:08:09.250Z');
+    const env = await loadBuilt({ now });
     seed(env);
     env.ss.select('API_Keys', 2, 4);
     env.ui.confirm(true);
@@ -59,7 +60,16 @@ describe('Revoke selected key', () => {
     expect(env.ui.messages('confirm')[0]).toContain('sk-convergence-…aaaa of "Acme" (row 2)');
     expect(env.ui.messages('confirm')[0]).not.toContain(KEY_A);
     expect(rowsOf(env).map((r) => r.is_active)).toEqual([false, false, 'yes', '', true]);
-    expect(env.ss.writes).toEqual([{ sheet: 'API_Keys', op: 'setValue', row: 2, column: 5, rows: 1, columns: 1 }]);
+    // revoked_at is added after the last column, and only the revoked row gets a time (whole seconds).
+    expect(env.ss.sheet('API_Keys').header()).toEqual([...KEYS_HEADER, 'revoked_at']);
+    const revokedAt = rowsOf(env).map((r) => r.revoked_at);
+    expect(isDate(revokedAt[0]) && revokedAt[0].getTime()).toBe(Date.parse('2099-05-06T07:08:10Z'));
+    expect(revokedAt.slice(1)).toEqual(['', '', '', '']);
+    expect(env.ss.writes).toEqual([
+      { sheet: 'API_Keys', op: 'setValues', row: 1, column: 7, rows: 1, columns: 1 },
+      { sheet: 'API_Keys', op: 'setValue', row: 2, column: 5, rows: 1, columns: 1 },
+      { sheet: 'API_Keys', op: 'setValue', row: 2, column: 7, rows: 1, columns: 1 },
+    ]);
     expect(env.lock.acquired).toBe(1);
     expect(env.ui.messages('alert')).toEqual([expect.stringContaining('Revoked the key sk-convergence-…aaaa')]);
   });
@@ -127,7 +137,7 @@ describe('Rotate selected key', () => {
     expect(old.is_active).toBe(true);
     const oldExpiry = (old.expires_at as Date).getTime();
     expect(oldExpiry).toBeGreaterThanOrEqual(before + 24 * HOUR_MS);
-    expect(oldExpiry).toBeLessThanOrEqual(after + 24 * HOUR_MS);
+    expect(oldExpiry).toBeLessThanOrEqual(Math.ceil((after + 24 * HOUR_MS) / 1000) * 1000); // whole seconds, rounded up
 
     expect(fresh).toMatchObject({ client_name: 'Acme', rate_limit: 30, is_active: true, expires_at: '' });
     expect(fresh.api_key).toBe(`sk-convergence-${env.utilities.uuids[0]}`);

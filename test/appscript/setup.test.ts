@@ -42,7 +42,9 @@ describe('Set up sheet', () => {
     expect(rule.formula).toBe(
       `=AND(N("${TAG}")=0, LEN($A2)>0, OR(` +
         'AND(LOWER(TRIM($E2&""))<>"true", LOWER(TRIM($E2&""))<>"yes", LOWER(TRIM($E2&""))<>"1"), ' +
-        'AND(ISNUMBER($D2), IF($D2=INT($D2), $D2+1, $D2)<=NOW())))',
+        'IFERROR(AND(LEN(TRIM($D2&""))>0, ' +
+        'IF(IF(ISNUMBER($D2), $D2, VALUE(SUBSTITUTE(TRIM($D2), "T", " ")))=INT(IF(ISNUMBER($D2), $D2, VALUE(SUBSTITUTE(TRIM($D2), "T", " ")))), ' +
+        'IF(ISNUMBER($D2), $D2, VALUE(SUBSTITUTE(TRIM($D2), "T", " ")))+1, IF(ISNUMBER($D2), $D2, VALUE(SUBSTITUTE(TRIM($D2), "T", " "))))<=NOW()), FALSE)))',
     );
 
     expect(env.scriptApp.triggers.map((t) => [t.getHandlerFunction(), t.getEventType(), t.everyHours])).toEqual([['refreshUsage', 'CLOCK', 1]]);
@@ -90,7 +92,7 @@ describe('Set up sheet', () => {
     const formula = ourRules(env)[0]!.formula;
     expect(formula).toContain('LEN($C2&$F2)>0');
     expect(formula).toContain('LOWER(TRIM($D2&""))<>"true"');
-    expect(formula).toContain('AND(ISNUMBER($H2), IF($H2=INT($H2), $H2+1, $H2)<=NOW())');
+    expect(formula).toContain('IFERROR(AND(LEN(TRIM($H2&""))>0, IF(IF(ISNUMBER($H2), $H2, VALUE(SUBSTITUTE(TRIM($H2), "T", " ")))=INT(');
 
     expect(env.scriptApp.triggers).toHaveLength(0);
     const summary = env.ui.messages('alert')[0]!;

@@ -2,8 +2,10 @@
 // real one is strict (range bounds, setValues dimensions) and stricter where a bug could
 // hide: a write outside the document lock, or a value Sheets would not store as given
 // (undefined, objects, text starting with "=" that Sheets would run as a formula), throws.
+// Text the script writes is read as if typed, as in Sheets: `007` becomes 7, `TRUE` a
+// boolean, `2099-12-31` a date; a leading apostrophe keeps it text (and is not stored).
 
-import { isDate, type DateCtor } from './values.ts';
+import { instantOfWall, isDate, type DateCtor } from './values.ts';
 
 export interface SheetWrite {
   sheet: string;
@@ -23,6 +25,8 @@ export interface SpreadsheetOptions {
 }
 
 const DEFAULT_ROWS = 1000;
+const ENTERED_NUMBER = /^[+-]?(\d[\d,]*\.?\d*|\.\d+)(e[+-]?\d+)?%?$/i;
+const ENTERED_DATE = /^(\d{4})-(\d{1,2})-(\d{1,2})(?: (\d{1,2}):(\d{2})(?::(\d{2}))?)?$/;
 const DEFAULT_COLUMNS = 26;
 
 export class FakeRange {
@@ -94,9 +98,10 @@ export class FakeSheet {
   valueAt(row: number, column: number): unknown {
     return this.cells[row - 1]?.[column - 1] ?? '';
   }
+  /** A write by the script: text is read as typed (see FakeSpreadsheet.enteredValue). */
   put(row: number, column: number, value: unknown): void {
     const line = (this.cells[row - 1] ??= []);
-    line[column - 1] = this.ss.checkValue(value);
+    line[column - 1] = this.ss.enteredValue(value);
   }
   write(op: string, range: { row: number; column: number; rows: number; columns: number }, apply: () => void): void {
     this.ss.assertLocked(op, this.name);
@@ -197,14 +202,37 @@ export class FakeSpreadsheet {
   }
   checkValue(value: unknown): unknown {
     if (value === null || value === '') return '';
-    if (typeof value === 'string') {
-      if (value.startsWith('=')) throw new Error(`fake: "${value}" would be stored as a formula`);
-      return value;
-    }
+    // A string here is a cell's text as stored (seeded); what the script writes goes through enteredValue.
+    if (typeof value === 'string') return value;
     if (typeof value === 'boolean') return value;
     if (typeof value === 'number' && Number.isFinite(value)) return value;
     if (isDate(value)) return value;
     throw new Error(`fake: Sheets would not store ${String(value)} (${typeof value}) as given`);
+  }
+  /**
+   * What Sheets stores when the script writes `value` (setValue, setValues, appendRow): text
+   * is read as if an admin typed it. Covered: numbers (with thousands commas, %), TRUE/FALSE,
+   * YYYY-MM-DD [HH:MM[:SS]] dates in the sheet's zone, and a leading apostrophe.
+   */
+  enteredValue(value: unknown): unknown {
+    if (typeof value !== 'string') return this.checkValue(value);
+    if (value.startsWith("'")) return value.slice(1);
+    const t = value.trim();
+    if (/^[=+-]/.test(t) && !ENTERED_NUMBER.test(t)) throw new Error(`fake: "${value}" would be read as a formula`);
+    if (/^(true|false)$/i.test(t)) return t.toLowerCase() === 'true';
+    if (ENTERED_NUMBER.test(t)) {
+      const n = Number(t.replace(/,/g, '').replace(/%$/, ''));
+      return t.endsWith('%') ? n / 100 : n;
+    }
+    const date = ENTERED_DATE.exec(t);
+    if (date) {
+      const [, y, mo, d, h, mi, sec] = date;
+      const pad = (x = '0') => x.padStart(2, '0');
+      const local = `${y}-${pad(mo)}-${pad(d)}T${pad(h)}:${pad(mi)}:${pad(sec)}`;
+      const check = new Date(`${local}Z`);
+      if (!Number.isNaN(check.getTime()) && check.toISOString().startsWith(local)) return new Date(instantOfWall(local, this.options.timeZone));
+    }
+    return value;
   }
   toScript(value: unknown): unknown {
     return isDate(value) ? new this.options.scriptDate(value.getTime()) : value;
