@@ -11,8 +11,9 @@ import { DEFAULT_MAX_BODY_BYTES } from '../../server/config.ts';
  */
 const DEPLOY = resolve('deploy');
 
+/** The tool on PATH, or in the sbin folders (nginx's home on Debian) that a user's PATH may lack. */
 function which(tool: string): string | null {
-  const found = spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' });
+  const found = spawnSync('sh', ['-c', `PATH="$PATH:/usr/sbin:/sbin" command -v ${tool}`], { encoding: 'utf8' });
   return found.status === 0 ? found.stdout.trim() : null;
 }
 
