@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ERRORS } from '../../server/errors.ts';
 
 /**
  * No dead references: every relative link in README.md and docs/*.md (and its #anchor), and every
@@ -96,5 +97,23 @@ describe('references in the docs and deployment files', () => {
     const pages = readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md'));
     for (const page of pages) expect(readme, page).toContain(`](docs/${page})`);
     expect(readme.split('\n').length).toBeLessThanOrEqual(250);
+  });
+});
+
+describe('docs/configuration.md, the reference', () => {
+  const reference = readFileSync(join(ROOT, 'docs/configuration.md'), 'utf8');
+
+  it('documents every environment variable server/config.ts reads', () => {
+    const source = readFileSync(join(ROOT, 'server/config.ts'), 'utf8');
+    const schema = source.slice(source.indexOf('z.object({'), source.indexOf('});', source.indexOf('z.object({')));
+    const variables = [...schema.matchAll(/^\s+([A-Z][A-Z0-9_]+):/gm)].map((m) => m[1]!);
+    expect(variables).toContain('STATE_DIR');
+    for (const variable of variables) expect(reference, variable).toContain(`\`${variable}\``);
+  });
+
+  it('documents every error code of server/errors.ts with its status', () => {
+    for (const [code, { status }] of Object.entries(ERRORS)) {
+      expect(reference, code).toMatch(new RegExp(`\\| ${status} \\| \`${code}\` \\|`));
+    }
   });
 });
