@@ -1,7 +1,7 @@
 # convergence-gateway: production image.
 #   docker build -t convergence-gateway .
 #   docker run --rm -p 8000:8000 --env-file gateway.env convergence-gateway
-# See docs-deploy.md for Cloud Run and for a GPU box.
+# docs/deploy.md: Cloud Run, a GPU box, and this image's settings.
 
 ARG NODE_IMAGE=node:22-bookworm-slim
 
@@ -12,7 +12,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY server ./server
-RUN npm run build
+# What `npm run build` runs, without the launcher it goes through (this image has Node 22).
+RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json
 
 # --- runtime: production dependencies and the compiled gateway, nothing else ---------------
 FROM ${NODE_IMAGE} AS runtime
@@ -21,14 +22,17 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
-# A writable place for KEYS_FILE and its *.usage.csv when the file key source is used
-# (mount a volume here). The application directory itself stays read-only to the gateway.
-RUN mkdir -p /data /app/.node-compile-cache && chown node:node /data /app/.node-compile-cache
+# /data: the one writable place (mount a volume here). It holds STATE_DIR (the last good key set,
+# usage not yet written, quota counts) and, with the file key source, KEYS_FILE and its usage CSV.
+# The application directory itself stays read-only to the gateway.
+ENV STATE_DIR=/data/state
+RUN mkdir -p /data/state /app/.node-compile-cache && chown node:node /data /data/state /app/.node-compile-cache && chmod 0700 /data/state
 USER node
 # Node's module compile cache, filled at build time with the gateway's modules and the clients it
 # loads only when configured (Sheets, Google auth, Redis): a cold start (Cloud Run) then skips most
 # of V8's compiling (measured: 270-290 ms to 230 ms to the first /health answer). Node keys the
-# cache by user id, so the user that runs the gateway fills it; then it is made read-only.
+# cache by user id, so the user that runs the gateway fills it; then it is made read-only. Run the
+# image as `node` (uid 1000, the default): with `docker run --user` another uid loses the cache.
 ENV NODE_COMPILE_CACHE=/app/.node-compile-cache
 RUN node --input-type=module -e "await import('./dist/server/gateway.js'); for (const m of ['@googleapis/sheets', 'google-auth-library', 'ioredis']) await import(m);"
 USER root

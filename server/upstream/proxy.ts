@@ -65,7 +65,7 @@ export class UpstreamProxy {
   /**
    * Sends the request upstream and writes the answer to `res` as it arrives. Uses undici's
    * dispatch API: the answer's chunks go straight to the client socket, with no stream objects
-   * or abort signals of its own per request (see the benchmark notes in README → Performance).
+   * or abort signals of its own per request (see the lab notes in docs/performance.md).
    */
   forward(req: IncomingMessage, res: ServerResponse, options: ForwardOptions = {}): Promise<ForwardResult> {
     checkDeclaredLength(req, this.opts.maxBodyBytes);
