@@ -45,7 +45,7 @@ describe('Set up sheet', () => {
         'AND(ISNUMBER($D2), IF($D2=INT($D2), $D2+1, $D2)<=NOW())))',
     );
 
-    expect(env.scriptApp.triggers.map((t) => [t.getHandlerFunction(), t.getEventType(), t.everyHours])).toEqual([['refreshUsage', 'CLOCK', 1]]);
+    expect(env.scriptApp.triggers.map((t) => [t.getHandlerFunction(), t.getEventType(), t.everyHours ?? t.everyDays])).toEqual([['compactUsage', 'CLOCK', 1], ['refreshUsage', 'CLOCK', 1]]);
     const summary = env.ui.messages('alert')[0]!;
     expect(summary).toContain('API_Keys: created.');
     expect(summary).toContain('Usage: created.');
@@ -68,7 +68,7 @@ describe('Set up sheet', () => {
     expect(ourRules(env)).toHaveLength(1);
     expect(keys.conditionalRules).toHaveLength(2);
     expect(env.ss.sheets.map((s) => s.name)).toEqual(['Sheet1', 'API_Keys', 'Usage']);
-    expect(env.scriptApp.triggers).toHaveLength(1);
+    expect(env.scriptApp.triggers).toHaveLength(2); // hourly refresh, daily compaction
     expect(env.ui.messages('alert')[1]).toContain('API_Keys: headers complete.');
   });
 
@@ -120,11 +120,11 @@ describe('Set up sheet', () => {
 });
 
 describe('hourly trigger helpers', () => {
-  it('installs one refreshUsage trigger, never two, and removes it', async () => {
+  it('installs one refreshUsage trigger (and one daily compactUsage), never two, and removes them', async () => {
     const env = await loadBuilt();
     expect(env.call('installHourlyUsageTrigger')).toBe(true);
     expect(env.call('installHourlyUsageTrigger')).toBe(false);
-    expect(env.scriptApp.triggers.map((t) => t.getHandlerFunction())).toEqual(['refreshUsage']);
+    expect(env.scriptApp.triggers.map((t) => t.getHandlerFunction())).toEqual(['compactUsage', 'refreshUsage']);
     expect(env.call('removeHourlyUsageTrigger')).toBe(1);
     expect(env.scriptApp.triggers).toHaveLength(0);
   });

@@ -1,0 +1,71 @@
+// `expires_at` read by the gateway's rules (server/keys/dates.ts, DESIGN.md "The keys tab"):
+// blank is never; a sheet serial number (a whole one is a date alone); a Date; ISO 8601 or
+// SQL-style text, in the sheet's time zone unless it names an offset. A date alone is valid
+// through the end of that day. Returns the first instant the key is expired.
+
+import { fromWallClock, isValidWallClock, type WallClock } from './dates.ts';
+
+export type Expiry = { ok: true; expiresAt: number | null } | { ok: false; reason: string };
+
+const DAY_MS = 86_400_000;
+const SERIAL_EPOCH_MS = Date.UTC(1899, 11, 30);
+const MAX_SERIAL = 2_958_465; // 9999-12-31
+const DATE_ONLY = /^(\d{4})-(\d{2})-(\d{2})$/;
+const SERIAL_TEXT = /^\d+(\.\d+)?$/;
+const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
+const NOT_A_DATE = 'expires_at is not a date (use YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS][offset])';
+
+function endOfDay(year: number, month: number, day: number, timeZone: string): number {
+  const next = new Date(Date.UTC(year, month - 1, day + 1));
+  return fromWallClock({ year: next.getUTCFullYear(), month: next.getUTCMonth() + 1, day: next.getUTCDate(), hour: 0, minute: 0, second: 0 }, timeZone).getTime();
+}
+
+function fromSerial(serial: number, timeZone: string): Expiry {
+  if (!Number.isFinite(serial) || serial < 0 || serial > MAX_SERIAL) return { ok: false, reason: `expires_at serial ${serial} is out of range` };
+  const wall = new Date(SERIAL_EPOCH_MS + Math.round(serial * DAY_MS));
+  const [year, month, day] = [wall.getUTCFullYear(), wall.getUTCMonth() + 1, wall.getUTCDate()];
+  if (Number.isInteger(serial)) return { ok: true, expiresAt: endOfDay(year, month, day, timeZone) };
+  const w: WallClock = { year, month, day, hour: wall.getUTCHours(), minute: wall.getUTCMinutes(), second: wall.getUTCSeconds() };
+  return { ok: true, expiresAt: fromWallClock(w, timeZone).getTime() + wall.getUTCMilliseconds() };
+}
+
+function offsetMinutes(text: string): number {
+  if (text.toUpperCase() === 'Z') return 0;
+  const digits = text.slice(1).replace(':', '');
+  const minutes = Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2) || '0');
+  return text[0] === '-' ? -minutes : minutes;
+}
+
+function fromText(text: string, timeZone: string): Expiry {
+  if (SERIAL_TEXT.test(text)) return fromSerial(Number(text), timeZone);
+  const dateOnly = DATE_ONLY.exec(text);
+  if (dateOnly) {
+    const [year, month, day] = dateOnly.slice(1).map(Number) as [number, number, number];
+    if (!isValidWallClock({ year, month, day, hour: 0, minute: 0, second: 0 })) return { ok: false, reason: 'expires_at is not a valid date' };
+    return { ok: true, expiresAt: endOfDay(year, month, day, timeZone) };
+  }
+  const m = DATE_TIME.exec(text);
+  if (!m) return { ok: false, reason: NOT_A_DATE };
+  const [year, month, day, hour, minute] = m.slice(1, 6).map(Number) as [number, number, number, number, number];
+  const second = Number(m[6] ?? 0);
+  const millis = Math.floor(Number(`0.${m[7] ?? '0'}`) * 1000);
+  const wall: WallClock = { year, month, day, hour, minute, second };
+  if (!isValidWallClock(wall)) return { ok: false, reason: NOT_A_DATE };
+  if (m[8]) {
+    const utc = Date.UTC(year, month - 1, day, hour, minute, second, millis);
+    return { ok: true, expiresAt: utc - offsetMinutes(m[8]) * 60_000 };
+  }
+  return { ok: true, expiresAt: fromWallClock(wall, timeZone).getTime() + millis };
+}
+
+export function parseExpiry(value: unknown, timeZone: string): Expiry {
+  if (value === null || value === undefined) return { ok: true, expiresAt: null };
+  if (typeof value === 'number') return fromSerial(value, timeZone);
+  if (Object.prototype.toString.call(value) === '[object Date]') {
+    const ms = (value as Date).getTime();
+    return Number.isNaN(ms) ? { ok: false, reason: 'expires_at is an invalid date' } : { ok: true, expiresAt: ms };
+  }
+  if (typeof value !== 'string') return { ok: false, reason: `expires_at has unsupported type ${typeof value}` };
+  const text = value.trim();
+  return text === '' ? { ok: true, expiresAt: null } : fromText(text, timeZone);
+}
