@@ -21,8 +21,8 @@ type Sheet = GoogleAppsScript.Spreadsheet.Sheet;
 
 /** Raw rows compacted per run, so one run stays well inside the 6-minute limit. */
 export const MAX_COMPACT_ROWS = 20_000;
-/** Daily rows read back from the bottom at a time when looking for days to merge into. */
-const TAIL_CHUNK = 500;
+/** Rows read at a time: raw rows from the top, daily rows back from the bottom. */
+const READ_CHUNK = 500;
 
 interface Group {
   day: string;
@@ -37,36 +37,44 @@ export interface CompactResult {
   cutoff: string;
 }
 
-/** The rows at the top of the raw tab whose day is before `cutoff`, grouped by day and key. */
+/**
+ * The rows at the top of the raw tab whose day is before `cutoff`, grouped by day and key.
+ * Read in chunks from the top, so a run reads little more than what it compacts.
+ */
 function collect(raw: Sheet, ctx: UsageContext, state: UsageState, cutoff: string) {
   const width = raw.getLastColumn();
-  const count = Math.min(state.cursor, MAX_COMPACT_ROWS, raw.getLastRow() - 1);
-  if (count < 1 || width < 1) return null;
+  const limit = Math.min(state.cursor, MAX_COMPACT_ROWS, raw.getLastRow() - 1);
+  if (limit < 1 || width < 1) return null;
   const header = raw.getRange(1, 1, 1, width).getValues()[0] ?? [];
-  const rows = raw.getRange(2, 1, count, width).getValues();
   const read = rawReader(header, ctx.timeZone);
   const compacted = new Set<string>();
   for (const text of Object.values(state.compacted)) for (let i = 0; i < text.length; i += PAIR_LENGTH) compacted.add(text.slice(i, i + PAIR_LENGTH));
   const groups = new Map<string, Group>();
+  const rows: unknown[][] = [];
   let taken = 0;
   let previousDay: string | null = null;
-  for (const row of rows) {
-    const record = read(row);
-    // A row without a readable time goes with the row above it (rows arrive in time order).
-    const day: string | null = record.day ?? previousDay;
-    if (day === null || day >= cutoff) break;
-    previousDay = day;
-    taken++;
-    if (record.pair !== null) {
-      if (compacted.has(record.pair)) continue; // a retried flush, already rolled up: delete only
-      compacted.add(record.pair);
-      state.compacted[day] = (state.compacted[day] ?? '') + record.pair;
+  let done = false;
+  while (!done && rows.length < limit) {
+    const chunk = raw.getRange(2 + rows.length, 1, Math.min(READ_CHUNK, limit - rows.length), width).getValues();
+    rows.push(...chunk);
+    for (const row of chunk) {
+      const record = read(row);
+      // A row without a readable time goes with the row above it (rows arrive in time order).
+      const day: string | null = record.day ?? previousDay;
+      if (day === null || day >= cutoff) { done = true; break; }
+      previousDay = day;
+      taken++;
+      if (record.pair !== null) {
+        if (compacted.has(record.pair)) continue; // a retried flush, already rolled up: delete only
+        compacted.add(record.pair);
+        state.compacted[day] = (state.compacted[day] ?? '') + record.pair;
+      }
+      const id = `${day}\u0000${record.keyId}`;
+      const group = groups.get(id) ?? { day, keyId: record.keyId, client: '', counts: zeroCounts() };
+      addCounts(group.counts, record.counts);
+      if (record.client !== '') group.client = record.client;
+      groups.set(id, group);
     }
-    const id = `${day}\u0000${record.keyId}`;
-    const group = groups.get(id) ?? { day, keyId: record.keyId, client: '', counts: zeroCounts() };
-    addCounts(group.counts, record.counts);
-    if (record.client !== '') group.client = record.client;
-    groups.set(id, group);
   }
   if (taken === 0) return null;
   return { taken, groups: [...groups.values()], first: rowFingerprint(rows[0]!), last: rowFingerprint(rows[taken - 1]!) };
@@ -86,7 +94,7 @@ function mergeDaily(daily: Sheet, groups: Group[]): number {
   let start = lastRow + 1;
   let tail: unknown[][] = [];
   while (start > 2) {
-    const from = Math.max(2, start - TAIL_CHUNK);
+    const from = Math.max(2, start - READ_CHUNK);
     const chunk = daily.getRange(from, 1, start - from, width).getValues();
     tail = [...chunk, ...tail];
     start = from;

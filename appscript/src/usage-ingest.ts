@@ -108,6 +108,10 @@ function hashSet(byDay: Record<string, string>): Set<string> {
   return set;
 }
 
+function prefixed(byDay: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(byDay).map(([day, text]) => [`c${day}`, text]));
+}
+
 function addRecord(state: UsageState, record: UsageRecord, firstDay: string): void {
   if (record.keyId === '') return;
   const totals = (state.keys[record.keyId] ??= { counts: zeroCounts(), last: 0, lastDay: '', client: '' });
@@ -133,7 +137,8 @@ function applyBatch(batch: Batch, ctx: UsageContext): UsageState {
   const state: UsageState = batch.rebuild || !old ? { ...emptyState(), compacted: old ? old.compacted : {} } : old;
   const firstDay = addDays(ctx.today, -DAYS_KEPT);
   for (const record of batch.daily) addRecord(state, record, firstDay);
-  const seen = hashSet(state.seen);
+  // Pairs already rolled into Usage (daily) count as seen too: after a re-read, a late retry of one is still a retry.
+  const seen = hashSet({ ...state.seen, ...prefixed(state.compacted) });
   for (const record of batch.raw) {
     if (record.pair !== null) {
       if (seen.has(record.pair)) continue; // a retried flush: counted once

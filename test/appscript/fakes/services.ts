@@ -42,7 +42,12 @@ export class FakeLock {
   released = 0;
   /** Set to make the next tryLock time out, as when another admin holds the lock. */
   busy = false;
+  /** Runs once, at the next tryLock, before it is decided: another run getting in first. */
+  beforeNextTryLock: (() => void) | null = null;
   tryLock(_timeoutMs: number): boolean {
+    const meanwhile = this.beforeNextTryLock;
+    this.beforeNextTryLock = null;
+    meanwhile?.();
     if (this.busy) return false;
     this.held = true;
     this.acquired++;
