@@ -67,7 +67,7 @@ function collect(raw: Sheet, ctx: UsageContext, state: UsageState, cutoff: strin
       if (record.pair !== null) {
         if (compacted.has(record.pair)) continue; // a retried flush, already rolled up: delete only
         compacted.add(record.pair);
-        state.compacted[day] = (state.compacted[day] ?? '') + record.pair;
+        state.compacted[ctx.today] = (state.compacted[ctx.today] ?? '') + record.pair;
       }
       const id = `${day}\u0000${record.keyId}`;
       const group = groups.get(id) ?? { day, keyId: record.keyId, client: '', counts: zeroCounts() };

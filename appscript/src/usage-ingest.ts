@@ -17,7 +17,7 @@ type Spreadsheet = GoogleAppsScript.Spreadsheet.Spreadsheet;
 export const MAX_ROWS_PER_RUN = 30_000;
 /** Days of per-day counts kept: a month's quota period and the dashboard's 30 days. */
 export const DAYS_KEPT = 40;
-/** How long after its day a (flush_id, key_id) pair is remembered, beyond the retention. */
+/** How long after it was read a (flush_id, key_id) pair is remembered, beyond the retention. */
 export const DEDUPE_MARGIN_DAYS = 7;
 export const DEFAULT_RETENTION_DAYS = 7;
 
@@ -44,7 +44,7 @@ export function retentionDays(): number {
   if (text === '') return DEFAULT_RETENTION_DAYS;
   const days = Number(text);
   if (!Number.isInteger(days) || days < 1 || days > 3650) {
-    throw new Error(`Script property USAGE_RETENTION_DAYS must be a whole number of days from 1 to 3650, not "${text}".`);
+    throw new UserError(`Script property USAGE_RETENTION_DAYS must be a whole number of days from 1 to 3650, not "${text}".`);
   }
   return days;
 }
@@ -143,8 +143,8 @@ function applyBatch(batch: Batch, ctx: UsageContext): UsageState {
     if (record.pair !== null) {
       if (seen.has(record.pair)) continue; // a retried flush: counted once
       seen.add(record.pair);
-      const day = record.day ?? ctx.today;
-      state.seen[day] = (state.seen[day] ?? '') + record.pair;
+      // Kept by the day it was read: a retry comes some time after the first write, whatever hour it covers.
+      state.seen[ctx.today] = (state.seen[ctx.today] ?? '') + record.pair;
     }
     addRecord(state, record, firstDay);
   }

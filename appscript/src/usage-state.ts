@@ -33,9 +33,9 @@ export interface UsageState {
   keys: Record<string, KeyTotals>;
   /** Recent days only (quota periods and the dashboard): day -> key id -> counts. */
   days: Record<string, Record<string, Counts>>;
-  /** (flush_id, key_id) hashes read, by day, so a retried flush counts once. */
+  /** (flush_id, key_id) hashes read, by the day they were read, so a retried flush counts once. */
   seen: Record<string, string>;
-  /** Hashes already rolled into Usage (daily), by day. */
+  /** Hashes already rolled into Usage (daily), by the day they were. */
   compacted: Record<string, string>;
 }
 
