@@ -10,7 +10,7 @@ import { dayStart } from './periods.ts';
 import { rebuildDashboard } from './dashboard.ts';
 import { clientsByKey, keyViews, percentOf, periodUse } from './key-view.ts';
 import { isTriggerEvent } from './trigger-run.ts';
-import { REFRESH_HANDLER, noteTriggerRun } from './triggers.ts';
+import { COMPACT_HANDLER, REFRESH_HANDLER, hasTrigger, installTrigger, noteTriggerRun } from './triggers.ts';
 import { usageContext, withFreshUsage, type UsageContext } from './usage-ingest.ts';
 import type { UsageState } from './usage-state.ts';
 import { UserError, runAction, tell, tryGetUi } from './ui.ts';
@@ -75,7 +75,11 @@ export function refreshUsageNow(quietIfBusy: boolean): RefreshResult | null {
 /** Menu item and hourly trigger. Under a trigger there is no UI: errors are thrown and logged, a busy lock skips the run. */
 export function refreshUsage(event?: unknown): void {
   runAction(() => {
-    if (isTriggerEvent(event)) noteTriggerRun(REFRESH_HANDLER, event);
+    if (isTriggerEvent(event)) {
+      noteTriggerRun(REFRESH_HANDLER, event);
+      // The daily compaction goes with the hourly refresh; if its admin's trigger is gone, this one takes over.
+      if (!hasTrigger(COMPACT_HANDLER)) installTrigger(COMPACT_HANDLER);
+    }
     const result = refreshUsageNow(isTriggerEvent(event));
     const ui = isTriggerEvent(event) ? null : tryGetUi();
     if (!result || !ui) return;
