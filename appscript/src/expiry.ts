@@ -3,7 +3,7 @@
 // SQL-style text, in the sheet's time zone unless it names an offset. A date alone is valid
 // through the end of that day. Returns the first instant the key is expired.
 
-import { fromWallClock, isValidWallClock, type WallClock } from './dates.ts';
+import { isValidWallClock, type WallClock } from './dates.ts';
 
 export type Expiry = { ok: true; expiresAt: number | null } | { ok: false; reason: string };
 
@@ -15,9 +15,32 @@ const SERIAL_TEXT = /^\d+(\.\d+)?$/;
 const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
 const NOT_A_DATE = 'expires_at is not a date (use YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS][offset])';
 
+const WALL = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})$/;
+
+/** The zone's offset from UTC at an instant (ms), from the wall clock Utilities.formatDate shows. */
+function offsetAt(instant: number, timeZone: string): number {
+  const whole = Math.floor(instant / 1000) * 1000;
+  const m = WALL.exec(Utilities.formatDate(new Date(whole), timeZone, "yyyy-MM-dd'T'HH:mm:ss"));
+  if (!m) throw new Error(`Unexpected date format for time zone ${timeZone}.`);
+  const [y, mo, d, h, mi, se] = m.slice(1).map(Number) as [number, number, number, number, number, number];
+  return Date.UTC(y, mo - 1, d, h, mi, se) - whole;
+}
+
+/**
+ * The instant clocks in `timeZone` show `local` (a wall clock written as UTC ms), as luxon
+ * finds it: a time skipped by a DST change moves forward by the gap.
+ */
+function instantOfLocal(local: number, timeZone: string): number {
+  const o1 = offsetAt(local, timeZone);
+  const o2 = offsetAt(local - o1, timeZone);
+  if (o1 === o2) return local - o1;
+  const o3 = offsetAt(local - o2, timeZone);
+  if (o2 === o3) return local - o2;
+  return local - Math.min(o2, o3);
+}
+
 function endOfDay(year: number, month: number, day: number, timeZone: string): number {
-  const next = new Date(Date.UTC(year, month - 1, day + 1));
-  return fromWallClock({ year: next.getUTCFullYear(), month: next.getUTCMonth() + 1, day: next.getUTCDate(), hour: 0, minute: 0, second: 0 }, timeZone).getTime();
+  return instantOfLocal(Date.UTC(year, month - 1, day + 1), timeZone);
 }
 
 function fromSerial(serial: number, timeZone: string): Expiry {
@@ -25,8 +48,7 @@ function fromSerial(serial: number, timeZone: string): Expiry {
   const wall = new Date(SERIAL_EPOCH_MS + Math.round(serial * DAY_MS));
   const [year, month, day] = [wall.getUTCFullYear(), wall.getUTCMonth() + 1, wall.getUTCDate()];
   if (Number.isInteger(serial)) return { ok: true, expiresAt: endOfDay(year, month, day, timeZone) };
-  const w: WallClock = { year, month, day, hour: wall.getUTCHours(), minute: wall.getUTCMinutes(), second: wall.getUTCSeconds() };
-  return { ok: true, expiresAt: fromWallClock(w, timeZone).getTime() + wall.getUTCMilliseconds() };
+  return { ok: true, expiresAt: instantOfLocal(wall.getTime(), timeZone) };
 }
 
 function offsetMinutes(text: string): number {
@@ -49,13 +71,13 @@ function fromText(text: string, timeZone: string): Expiry {
   const [year, month, day, hour, minute] = m.slice(1, 6).map(Number) as [number, number, number, number, number];
   const second = Number(m[6] ?? 0);
   const millis = Math.floor(Number(`0.${m[7] ?? '0'}`) * 1000);
-  const wall: WallClock = { year, month, day, hour, minute, second };
+  // ISO 8601 allows 24:00 (and luxon reads it): the end of that day.
+  const endOfDayTime = hour === 24 && minute === 0 && second === 0 && millis === 0;
+  const wall: WallClock = { year, month, day, hour: endOfDayTime ? 0 : hour, minute, second };
   if (!isValidWallClock(wall)) return { ok: false, reason: NOT_A_DATE };
-  if (m[8]) {
-    const utc = Date.UTC(year, month - 1, day, hour, minute, second, millis);
-    return { ok: true, expiresAt: utc - offsetMinutes(m[8]) * 60_000 };
-  }
-  return { ok: true, expiresAt: fromWallClock(wall, timeZone).getTime() + millis };
+  const local = Date.UTC(year, month - 1, day, hour, minute, second, millis);
+  if (m[8]) return { ok: true, expiresAt: local - offsetMinutes(m[8]) * 60_000 };
+  return { ok: true, expiresAt: instantOfLocal(local, timeZone) };
 }
 
 export function parseExpiry(value: unknown, timeZone: string): Expiry {

@@ -82,8 +82,8 @@ export function saveState(ss: GoogleAppsScript.Spreadsheet.Spreadsheet, state: U
   if (!sheet) {
     const active = ss.getActiveSheet();
     sheet = ss.insertSheet(STATE_SHEET);
-    sheet.hideSheet();
     ss.setActiveSheet(active); // insertSheet activates the new tab; keep the admin where they were
+    sheet.hideSheet();
   }
   const chunks: string[][] = [[NOTE]];
   for (let i = 0; i < text.length; i += CHUNK_CHARS) chunks.push([PREFIX + text.slice(i, i + CHUNK_CHARS)]);

@@ -94,9 +94,13 @@ describe('Refresh usage reads only what is new (review item 6)', () => {
     const flushes = Array.from({ length: 50 }, (_, i) => flush('2026-11-17T00:00:00', 1, 'Acme', 1, `f-${i}`, { hour: at('2026-11-17T00:00:00') + i * HOUR_MS / 4 }));
     const usage = addUsageTab(env, flushes);
     const width = usage.header().length;
+    env.ss.select('API_Keys', 2);
     env.call('refreshUsage', TRIGGER);
     expect(env.ss.cellsRead('Usage', true)).toBe(0);
     expect(env.ss.cellsRead('Usage', false)).toBe((1 + 50) * width);
+    // The totals live in a hidden tab; the admin's selection stays where it was.
+    expect(env.ss.sheet('Usage (state)').isSheetHidden()).toBe(true);
+    expect(env.ss.getActiveSheet().getName()).toBe('API_Keys');
 
     env.ss.reads.length = 0;
     const more = [flush('2026-11-18T10:00:00', 1, 'Acme', 2, 'g-1'), flush('2026-11-18T11:00:00', 1, 'Acme', 3, 'g-2')];
