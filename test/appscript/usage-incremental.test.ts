@@ -169,6 +169,33 @@ describe('Refresh usage reads only what is new (review item 6)', () => {
   });
 });
 
+describe('A backlog larger than one run', () => {
+  it('is worked off over several runs, each reading at most 30,000 raw rows and compacting at most 20,000', async () => {
+    const env = await sheetAt();
+    seedKeys(env, [[keyOf(1), 'Acme', '', '', true, 60]]);
+    const rows = Array.from({ length: 30_005 }, (_, i) => usageRow(flush('2026-10-01T00:00:00', 1, 'Acme', 1, `f${i}`, { hour: at('2026-10-01T00:00:00') + Math.floor(i / 1000) * HOUR_MS })));
+    const usage = addUsageTab(env);
+    usage.gatewayAppend(rows);
+    const width = usage.header().length;
+    env.state.uiAvailable = true;
+    env.call('refreshUsage');
+    expect(env.ss.cellsRead('Usage')).toBe((1 + 30_000) * width);
+    expect(keyRows(env)[0]!.requests).toBe(30_000);
+    expect(env.ui.messages('alert').at(-1)).toContain('5 usage rows are still to be read: run Refresh usage again.');
+    env.call('refreshUsage');
+    expect(keyRows(env)[0]!.requests).toBe(30_005);
+
+    env.state.uiAvailable = false;
+    env.call('compactUsage', TRIGGER);
+    expect(usage.getLastRow() - 1).toBe(10_005);
+    env.call('compactUsage', TRIGGER);
+    expect(usage.getLastRow()).toBe(1);
+    expect(tabSums(env, 'Usage (daily)').get(idOf(keyOf(1)))!.requests).toBe(30_005);
+    env.call('refreshUsage', TRIGGER);
+    expect(keyRows(env)[0]!.requests).toBe(30_005);
+  }, 60_000);
+});
+
 describe('A year-old sheet', () => {
   it('refreshes without reading more than a day of raw rows, and its totals equal what was served', async () => {
     const start = at('2025-11-19T00:00:00');
