@@ -97,7 +97,8 @@ function upsertChart(sheet: Sheet, title: string, type: GoogleAppsScript.Charts.
   const [kept, ...copies] = same;
   copies.forEach((chart) => sheet.removeChart(chart));
   const builder = kept ? kept.modify().clearRanges() : sheet.newChart().setPosition(row, column, 0, 0);
-  builder.setChartType(type).setOption('title', title);
+  // The first row of each block names the series; saying so keeps Sheets from guessing.
+  builder.setChartType(type).setNumHeaders(1).setOption('title', title);
   ranges.forEach((range) => builder.addRange(range));
   if (kept) sheet.updateChart(builder.build());
   else sheet.insertChart(builder.build());

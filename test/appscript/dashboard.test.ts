@@ -56,9 +56,9 @@ describe('Dashboard', () => {
 
     const check = () => {
       const charts = dashboard.getCharts();
-      expect(charts.map((c) => [c.title(), c.type, c.rangeNotations()])).toEqual([
-        ['Tokens per day, last 30 days', 'LINE', ['Dashboard!Q1:S31']],
-        ['Top clients this period (tokens)', 'BAR', ['Dashboard!N1:O3']],
+      expect(charts.map((c) => [c.title(), c.type, c.rangeNotations(), c.numHeaders])).toEqual([
+        ['Tokens per day, last 30 days', 'LINE', ['Dashboard!Q1:S31'], 1],
+        ['Top clients this period (tokens)', 'BAR', ['Dashboard!N1:O3'], 1],
       ]);
       // The line chart's block: day, then Acme and Beta (by 30-day tokens); the bar chart's: the period's top clients.
       const series = dashboard.getRange(1, 17, 31, 3).getValues();

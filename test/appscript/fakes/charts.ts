@@ -26,6 +26,8 @@ export class FakeEmbeddedChart {
     readonly ranges: readonly FakeRange[],
     readonly options: ReadonlyMap<string, unknown>,
     readonly position: Position,
+    /** Header rows of the ranges, when the script said (setNumHeaders); null: Sheets guesses. */
+    readonly numHeaders: number | null = null,
   ) {}
   getChartId(): number { return this.id; }
   getRanges(): FakeRange[] { return [...this.ranges]; }
@@ -47,8 +49,10 @@ export class FakeChartBuilder {
   private ranges: FakeRange[];
   private readonly options: Map<string, unknown>;
   private position: Position;
+  private numHeaders: number | null;
 
   constructor(private readonly sheet: FakeSheet, private readonly from: FakeEmbeddedChart | null) {
+    this.numHeaders = from?.numHeaders ?? null;
     this.type = from?.type ?? null;
     this.ranges = [...(from?.ranges ?? [])];
     this.options = new Map(from?.options ?? []);
@@ -72,6 +76,11 @@ export class FakeChartBuilder {
   }
   getChartType(): string | null { return this.type; }
   setOption(name: string, value: unknown): this { this.options.set(name, value); return this; }
+  setNumHeaders(headers: number): this {
+    if (!Number.isInteger(headers) || headers < 0) throw new Error('fake: setNumHeaders takes a whole number');
+    this.numHeaders = headers;
+    return this;
+  }
   setPosition(row: number, column: number, offsetX: number, offsetY: number): this {
     if (![row, column, offsetX, offsetY].every(Number.isInteger) || row < 1 || column < 1) throw new Error('fake: bad chart position');
     this.position = { row, column, offsetX, offsetY };
@@ -81,6 +90,6 @@ export class FakeChartBuilder {
     if (this.type === null) throw new Error('fake: a chart needs a type (setChartType)');
     if (this.ranges.length === 0) throw new Error('fake: a chart needs at least one range');
     const id = this.from ? this.from.getChartId() : nextChartId++;
-    return new FakeEmbeddedChart(this.sheet, id, this.type, [...this.ranges], new Map(this.options), { ...this.position });
+    return new FakeEmbeddedChart(this.sheet, id, this.type, [...this.ranges], new Map(this.options), { ...this.position }, this.numHeaders);
   }
 }
