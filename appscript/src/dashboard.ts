@@ -4,10 +4,9 @@
 // so re-running never adds copies (and keeps what an admin changed in their look).
 
 import { getOrInsertSheet } from './sheets.ts';
-import { formatInZone } from './dates.ts';
 import { clientsByKey, keyViews, percentOf, periodUse, type KeyView } from './key-view.ts';
 import { readColumns } from './columns.ts';
-import { DAY_MS, addDays, dayStart } from './periods.ts';
+import { DAY_MS, addDays, dayStart, formatInZone } from './periods.ts';
 import type { UsageContext } from './usage-ingest.ts';
 import type { UsageState } from './usage-state.ts';
 

@@ -3,7 +3,6 @@
 // SQL-style text, in the sheet's time zone unless it names an offset. A date alone is valid
 // through the end of that day. Returns the first instant the key is expired.
 
-import { isValidWallClock, type WallClock } from './dates.ts';
 
 export type Expiry = { ok: true; expiresAt: number | null } | { ok: false; reason: string };
 
@@ -14,6 +13,12 @@ const DATE_ONLY = /^(\d{4})-(\d{2})-(\d{2})$/;
 const SERIAL_TEXT = /^\d+(\.\d+)?$/;
 const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
 const NOT_A_DATE = 'expires_at is not a date (use YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS][offset])';
+
+/** Is this a real calendar date and time (no 31 April, no 25:00)? */
+function isRealWall(year: number, month: number, day: number, hour: number, minute: number, second: number): boolean {
+  const d = new Date(Date.UTC(year, month - 1, day));
+  return d.getUTCFullYear() === year && d.getUTCMonth() === month - 1 && d.getUTCDate() === day && hour < 24 && minute < 60 && second < 60;
+}
 
 const WALL = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})$/;
 
@@ -30,7 +35,7 @@ function offsetAt(instant: number, timeZone: string): number {
  * The instant clocks in `timeZone` show `local` (a wall clock written as UTC ms), as luxon
  * finds it: a time skipped by a DST change moves forward by the gap.
  */
-function instantOfLocal(local: number, timeZone: string): number {
+export function instantOfLocal(local: number, timeZone: string): number {
   const o1 = offsetAt(local, timeZone);
   const o2 = offsetAt(local - o1, timeZone);
   if (o1 === o2) return local - o1;
@@ -63,7 +68,7 @@ function fromText(text: string, timeZone: string): Expiry {
   const dateOnly = DATE_ONLY.exec(text);
   if (dateOnly) {
     const [year, month, day] = dateOnly.slice(1).map(Number) as [number, number, number];
-    if (!isValidWallClock({ year, month, day, hour: 0, minute: 0, second: 0 })) return { ok: false, reason: 'expires_at is not a valid date' };
+    if (!isRealWall(year, month, day, 0, 0, 0)) return { ok: false, reason: 'expires_at is not a valid date' };
     return { ok: true, expiresAt: endOfDay(year, month, day, timeZone) };
   }
   const m = DATE_TIME.exec(text);
@@ -73,8 +78,7 @@ function fromText(text: string, timeZone: string): Expiry {
   const millis = Math.floor(Number(`0.${m[7] ?? '0'}`) * 1000);
   // ISO 8601 allows 24:00 (and luxon reads it): the end of that day.
   const endOfDayTime = hour === 24 && minute === 0 && second === 0 && millis === 0;
-  const wall: WallClock = { year, month, day, hour: endOfDayTime ? 0 : hour, minute, second };
-  if (!isValidWallClock(wall)) return { ok: false, reason: NOT_A_DATE };
+  if (!isRealWall(year, month, day, endOfDayTime ? 0 : hour, minute, second)) return { ok: false, reason: NOT_A_DATE };
   const local = Date.UTC(year, month - 1, day, hour, minute, second, millis);
   if (m[8]) return { ok: true, expiresAt: local - offsetMinutes(m[8]) * 60_000 };
   return { ok: true, expiresAt: instantOfLocal(local, timeZone) };

@@ -1,7 +1,7 @@
 // Calendar days and quota periods in the spreadsheet's time zone, as YYYY-MM-DD text: days
 // compare as strings, and day arithmetic needs no time zone once the day is known.
 
-import { fromWallClock } from './dates.ts';
+import { instantOfLocal } from './expiry.ts';
 
 export const DAY_MS = 86_400_000;
 /** Every zone offset in use is a multiple of 15 minutes, so one day lookup serves each slot. */
@@ -68,5 +68,10 @@ export function periodEnd(day: string, period: QuotaPeriod): string {
 /** The instant a day begins in `timeZone`. */
 export function dayStart(day: string, timeZone: string): Date {
   const [year, month, dayOfMonth] = parts(day);
-  return fromWallClock({ year, month, day: dayOfMonth, hour: 0, minute: 0, second: 0 }, timeZone);
+  return new Date(instantOfLocal(Date.UTC(year, month - 1, dayOfMonth), timeZone));
+}
+
+/** `2026-11-28 08:00` in the sheet's zone, for messages. */
+export function formatInZone(date: Date, timeZone: string): string {
+  return Utilities.formatDate(date, timeZone, 'yyyy-MM-dd HH:mm');
 }

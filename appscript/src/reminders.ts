@@ -4,10 +4,9 @@
 // run sends nothing; clearing the cell sends again. A mail names the key by its hint only.
 
 import { ensureColumns } from './columns.ts';
-import { formatInZone } from './dates.ts';
 import { keyViews, clientsByKey, percentOf, periodUse, type KeyView, type PeriodUse } from './key-view.ts';
 import { addMenu } from './menu.ts';
-import { dayStart, DAY_MS } from './periods.ts';
+import { DAY_MS, dayStart, formatInZone } from './periods.ts';
 import { REMIND_HANDLER, installTrigger, noteTriggerRun, removeTrigger } from './triggers.ts';
 import { isTriggerEvent } from './trigger-run.ts';
 import { usageContext, withFreshUsage, type UsageContext } from './usage-ingest.ts';
