@@ -3,7 +3,9 @@
 // quota in a period. What was sent is written to the row's `notified` column, so a second
 // run sends nothing; clearing the cell sends again. A mail names the key by its hint only.
 
-import { ensureColumns } from './columns.ts';
+import { cell, ensureColumns } from './columns.ts';
+import { rowKeyId } from './key-id.ts';
+import { withDocumentLock } from './lock.ts';
 import { keyViews, clientsByKey, percentOf, periodUse, type KeyView, type PeriodUse } from './key-view.ts';
 import { addMenu } from './menu.ts';
 import { DAY_MS, dayStart, formatInZone } from './periods.ts';
@@ -96,40 +98,84 @@ function alreadySent(tokens: readonly string[], token: string): boolean {
   return tokens.includes(token) || tokens.includes(token.replace(/^(tokens|requests)80:/, '$1100:'));
 }
 
+/** What one key row is due: its mails, and which of its recorded notices still count. */
+interface Due {
+  keyId: string;
+  /** 0-based data row when the plan was made; rows may move before the notices are written. */
+  index: number;
+  mails: Mail[];
+  client: string;
+  keeps: (token: string) => boolean;
+  sent: string[];
+}
+
+function plan(ctx: UsageContext, views: KeyView[], use: ReturnType<typeof periodUse>): Due[] {
+  const dues: Due[] = [];
+  for (const view of views) {
+    if (view.contactEmail === '' || !view.active || view.expiresAt === undefined) continue;
+    if (view.expiresAt !== null && view.expiresAt <= ctx.now) continue;
+    const period = view.period ? use(view.client, view.period) : null;
+    const before = view.notified === '' ? [] : view.notified.split(/\s+/);
+    const tokens = keep(before, view, period);
+    const mails = [expiryMail(view, ctx), ...(period ? quotaMails(view, period, ctx) : [])]
+      .filter((mail): mail is Mail => mail !== null && !alreadySent(tokens, mail.token));
+    const stale = tokens.length !== before.length;
+    if (mails.length > 0 || stale) dues.push({ keyId: view.keyId, index: view.index, mails, client: view.client, keeps: (t) => keep([t], view, period).length === 1, sent: [] });
+  }
+  return dues;
+}
+
+function readKeyRows(keys: GoogleAppsScript.Spreadsheet.Sheet) {
+  const { columns } = ensureColumns(keys, ['notified']);
+  const lastRow = keys.getLastRow();
+  const rows = lastRow < 2 ? [] : keys.getRange(2, 1, lastRow - 1, keys.getLastColumn()).getValues();
+  return { columns, rows };
+}
+
+/**
+ * Works out what is due under the document lock, sends outside it (mail is slow, and admins
+ * should not wait on it), then writes what was sent under the lock again, to the row that
+ * holds the same key id now. A run stopped between sending and writing sends those again.
+ */
 export function sendRemindersNow(quietIfBusy: boolean): { sent: number } | null {
   const ctx = usageContext();
   const keys = ctx.ss.getSheetByName(ctx.config.keysSheet);
   if (!keys) throw new UserError(`There is no "${ctx.config.keysSheet}" tab yet. Run API Keys > Set up sheet first.`);
-  return withFreshUsage(ctx, quietIfBusy, ({ state }) => {
-    const { columns } = ensureColumns(keys, ['notified']);
-    const lastRow = keys.getLastRow();
-    const rows = lastRow < 2 ? [] : keys.getRange(2, 1, lastRow - 1, keys.getLastColumn()).getValues();
+  const dues = withFreshUsage(ctx, quietIfBusy, ({ state }) => {
+    const { columns, rows } = readKeyRows(keys);
     const views = keyViews(rows, columns, ctx.timeZone);
-    const use = periodUse(state, clientsByKey(state, views), ctx.today);
-    const sentNow = new Set<string>();
-    let sent = 0;
-    for (const view of views) {
-      if (view.contactEmail === '' || !view.active || view.expiresAt === undefined) continue;
-      if (view.expiresAt !== null && view.expiresAt <= ctx.now) continue;
-      const period = view.period ? use(view.client, view.period) : null;
-      const before = view.notified === '' ? [] : view.notified.split(/\s+/);
-      const tokens = keep(before, view, period);
-      const mails = [expiryMail(view, ctx), ...(period ? quotaMails(view, period, ctx) : [])];
-      for (const mail of mails) {
-        if (!mail || alreadySent(tokens, mail.token)) continue;
-        const once = `${mail.to.toLowerCase()}\u0000${view.client}\u0000${mail.token}`;
-        if (!(mail.shared && sentNow.has(once))) {
-          if (MailApp.getRemainingDailyQuota() < 1) break; // the rest goes out with tomorrow's run
-          MailApp.sendEmail(mail.to, mail.subject, mail.body);
-          sentNow.add(once);
-          sent++;
-        }
-        tokens.push(mail.token);
-      }
-      if (tokens.join(' ') !== before.join(' ')) keys.getRange(view.index + 2, columns.get('notified') as number).setValue(tokens.join(' '));
-    }
-    return { sent };
+    return plan(ctx, views, periodUse(state, clientsByKey(state, views), ctx.today));
   });
+  if (!dues) return null;
+
+  const sentNow = new Set<string>();
+  let sent = 0;
+  sending: for (const due of dues) {
+    for (const mail of due.mails) {
+      const once = `${mail.to.toLowerCase()}\u0000${due.client}\u0000${mail.token}`;
+      if (!(mail.shared && sentNow.has(once))) {
+        if (MailApp.getRemainingDailyQuota() < 1) break sending; // the rest goes out with tomorrow's run
+        MailApp.sendEmail(mail.to, mail.subject, mail.body);
+        sentNow.add(once);
+        sent++;
+      }
+      due.sent.push(mail.token);
+    }
+  }
+
+  withDocumentLock(() => {
+    const { columns, rows } = readKeyRows(keys);
+    const column = columns.get('notified') as number;
+    for (const due of dues) {
+      const at = rowKeyId(rows[due.index] ?? [], columns) === due.keyId ? due.index : rows.findIndex((row) => rowKeyId(row, columns) === due.keyId);
+      if (at < 0) continue; // the row is gone
+      const current = String(cell(rows[at]!, columns, 'notified')).trim();
+      const before = current === '' ? [] : current.split(/\s+/);
+      const after = [...before.filter(due.keeps), ...due.sent.filter((t) => !before.includes(t))];
+      if (after.join(' ') !== before.join(' ')) keys.getRange(at + 2, column).setValue(after.join(' '));
+    }
+  });
+  return { sent };
 }
 
 /** Daily trigger (and callable by hand): sends what is due when reminders are on. */

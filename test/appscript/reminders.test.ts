@@ -103,6 +103,30 @@ describe('Email reminders', () => {
     expect(String(rows[4]!.notified)).toBe('tokens80:2026-12-01');
   });
 
+  it('sends without holding the document lock, and records on the key\'s row even if rows moved meanwhile', async () => {
+    const env = await loadBuilt({ timeZone: TZ, now: NOW, documentProperties: { EMAIL_REMINDERS: 'true' } });
+    seed(env);
+    const keysTab = env.ss.sheet('API_Keys');
+    const send = env.mail.sendEmail.bind(env.mail);
+    const lockedWhileSending: boolean[] = [];
+    env.mail.sendEmail = (...args: unknown[]) => {
+      lockedWhileSending.push(env.lock.held);
+      // An admin sorts the tab while the mail goes out: Beta's row moves to the top.
+      const [header, ...rows] = keysTab.rows();
+      keysTab.seed([header!, rows[1]!, rows[0]!, ...rows.slice(2)]);
+      send(...args);
+    };
+    env.state.uiAvailable = false;
+    env.call('sendReminders', TRIGGER);
+    expect(lockedWhileSending).toEqual([false]);
+    const rows = keyRows(env);
+    expect(rows[0]!.client_name).toBe('Beta');
+    expect(String(rows[0]!.notified)).toMatch(/^expiry:[0-9a-f]{16}:2026-11-24T15:00:00\.000Z$/);
+    expect(rows[1]!.notified).toBe('');
+    env.call('sendReminders', TRIGGER);
+    expect(env.mail.sent).toHaveLength(1);
+  });
+
   it('names a hashed key by its key id, and sends nothing for an expiry it cannot read', async () => {
     const env = await loadBuilt({ timeZone: TZ, now: NOW, documentProperties: { EMAIL_REMINDERS: 'true' } });
     seedKeys(env, [
