@@ -12,7 +12,7 @@ export const USAGE_TRIGGER_HOURS = 1;
 
 export const KEYS_HEADERS = ['api_key', 'client_name', 'created_at', 'expires_at', 'is_active', 'rate_limit'] as const;
 export const USAGE_HEADERS = [
-  'timestamp', 'key_id', 'client_name', 'requests', 'rate_limited', 'prompt_tokens', 'completion_tokens', 'instance',
+  'timestamp', 'key_id', 'client_name', 'requests', 'rate_limited', 'prompt_tokens', 'completion_tokens', 'instance', 'flush_id', 'period_start',
 ] as const;
 /** Columns refreshUsage keeps on the keys tab, in this order when it creates them. */
 export const USAGE_TOTAL_HEADERS = ['last_used_at', 'requests', 'prompt_tokens', 'completion_tokens'] as const;

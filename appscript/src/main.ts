@@ -9,3 +9,5 @@ export { refreshUsage } from './usage.ts';
 export { setupSheet } from './setup.ts';
 export { toggleStoreKeyHashes } from './hash-toggle.ts';
 export { installHourlyUsageTrigger, removeHourlyUsageTrigger } from './triggers.ts';
+export { compactUsage } from './compaction.ts';
+export { sendReminders, toggleReminders } from './reminders.ts';

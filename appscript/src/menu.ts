@@ -1,4 +1,5 @@
 import { hashSettingCaption, storeKeyHashes } from './hash-setting.ts';
+import { remindersCaption, remindersOn } from './reminders.ts';
 import { MENU_TITLE } from './ui.ts';
 
 /** The toggle's caption shows the setting; where properties cannot be read, a neutral one. */
@@ -12,6 +13,15 @@ function hashToggleCaption(event?: { authMode?: unknown }): string {
   }
 }
 
+function remindersToggleCaption(event?: { authMode?: unknown }): string {
+  if (event && event.authMode === ScriptApp.AuthMode.NONE) return remindersCaption(null);
+  try {
+    return remindersCaption(remindersOn());
+  } catch {
+    return remindersCaption(null);
+  }
+}
+
 /** Builds the menu; adding it again (after a toggle) replaces the one shown. */
 export function addMenu(event?: { authMode?: unknown }): void {
   SpreadsheetApp.getUi()
@@ -21,8 +31,10 @@ export function addMenu(event?: { authMode?: unknown }): void {
     .addItem('Rotate selected key', 'rotateSelectedKey')
     .addSeparator()
     .addItem('Refresh usage', 'refreshUsage')
+    .addItem('Compact usage now', 'compactUsage')
     .addItem('Set up sheet', 'setupSheet')
     .addSeparator()
+    .addItem(remindersToggleCaption(event), 'toggleReminders')
     .addItem(hashToggleCaption(event), 'toggleStoreKeyHashes')
     .addToUi();
 }

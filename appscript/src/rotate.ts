@@ -3,7 +3,7 @@ import { isActiveValue, sameValue } from './cells.ts';
 import { KEY_PREFIX, USAGE_TOTAL_HEADERS, settings } from './config.ts';
 import { formatInZone, instantCell } from './dates.ts';
 import { hashedKeyNote, showKeyDialog } from './dialog.ts';
-import { parseExpiryCell } from './expiry.ts';
+import { parseExpiry } from './expiry.ts';
 import { storeKeyHashes } from './hash-setting.ts';
 import { keyCells } from './key-id.ts';
 import { withDocumentLock } from './lock.ts';
@@ -28,7 +28,7 @@ interface OldKeyEnd {
  * serial numbers, and a date alone lasting through its day.
  */
 function oldKeyEnd(values: readonly unknown[], columns: Columns, what: string, now: number, graceHours: number, timeZone: string): OldKeyEnd {
-  const expiry = parseExpiryCell(cell(values, columns, 'expires_at'), timeZone);
+  const expiry = parseExpiry(cell(values, columns, 'expires_at'), timeZone);
   if (!expiry.ok) {
     throw new UserError(`The key ${what} has an expires_at the gateway cannot read (${expiry.reason}). Fix that cell, then rotate again.`);
   }

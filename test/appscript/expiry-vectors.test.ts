@@ -16,14 +16,14 @@ const outcome = (r: { ok: true; expiresAt: number | null } | { ok: false }) => (
 const label = (v: Vector) => `${JSON.stringify(v.value)} in ${v.zone}`;
 
 type ParseExpiryCell = (value: unknown, timeZone: string) => { ok: true; expiresAt: number | null } | { ok: false; reason: string };
-let parseExpiryCell: ParseExpiryCell;
+let scriptParseExpiry: ParseExpiryCell;
 beforeAll(async () => {
   // The script's module reads the zone through Utilities.formatDate, as in Apps Script. Its path
   // is not a literal so that the Node typecheck does not follow it (appscript/ has its own, with
   // the Apps Script globals); `npm run build:appscript` type-checks it.
   (globalThis as Record<string, unknown>).Utilities = fakeUtilities();
   const modulePath: string = '../../appscript/src/expiry.ts';
-  ({ parseExpiryCell } = (await import(modulePath)) as { parseExpiryCell: ParseExpiryCell });
+  ({ parseExpiry: scriptParseExpiry } = (await import(modulePath)) as { parseExpiry: ParseExpiryCell });
 });
 
 describe('expires_at vectors (test/vectors/expiry.json)', () => {
@@ -40,14 +40,14 @@ describe('expires_at vectors (test/vectors/expiry.json)', () => {
 
   it.each(vectors.map((v) => [label(v), v] as const))('the script reads %s as the vector says', (_label, v) => {
     const cell = typeof v.value === 'object' ? new Date(v.value.date) : v.value;
-    expect(outcome(parseExpiryCell(cell, v.zone))).toBe(expected(v));
+    expect(outcome(scriptParseExpiry(cell, v.zone))).toBe(expected(v));
   });
 
   it.each(['2099-07-04T18', '2099-W27-1', '2099-07-04T1830', 'TRUE'])('the script refuses %s, a form it does not read', (text) => {
-    expect(parseExpiryCell(text, 'UTC').ok).toBe(false);
+    expect(scriptParseExpiry(text, 'UTC').ok).toBe(false);
   });
   it('the script refuses a checkbox in expires_at, as the gateway does', () => {
-    expect(parseExpiryCell(true, 'UTC').ok).toBe(false);
+    expect(scriptParseExpiry(true, 'UTC').ok).toBe(false);
     expect(parseExpiry(true, 'UTC').ok).toBe(false);
   });
 });

@@ -4,6 +4,8 @@
 import { readFileSync } from 'node:fs';
 import vm from 'node:vm';
 import { buildAppScript, type BuildResult } from '../../appscript/build.ts';
+import { fakeCharts } from './fakes/charts.ts';
+import { fakeMailApp } from './fakes/mail.ts';
 import { FakeConditionalFormatRuleBuilder, FakeDataValidationBuilder } from './fakes/rules.ts';
 import { fakeLockService, fakePropertiesService, fakeScriptApp, fakeSession, fakeUtilities } from './fakes/services.ts';
 import { FakeSpreadsheet } from './fakes/spreadsheet.ts';
@@ -13,6 +15,9 @@ import type { DateCtor } from './fakes/values.ts';
 export const KEYS_HEADER = ['api_key', 'client_name', 'created_at', 'expires_at', 'is_active', 'rate_limit'];
 export const HASHED_KEYS_HEADER = [...KEYS_HEADER, 'api_key_sha256', 'key_hint'];
 export const USAGE_HEADER = ['timestamp', 'key_id', 'client_name', 'requests', 'rate_limited', 'prompt_tokens', 'completion_tokens', 'instance'];
+/** The Usage tab of round 2 (HELPERS.md, shared data contracts). */
+export const USAGE_HEADER_V2 = [...USAGE_HEADER, 'flush_id', 'period_start'];
+export const DAILY_HEADER = ['day', 'key_id', 'client_name', 'requests', 'rate_limited', 'prompt_tokens', 'completion_tokens'];
 export const HOUR_MS = 3_600_000;
 
 let built: Promise<BuildResult> | undefined;
@@ -27,8 +32,35 @@ export interface LoadOptions {
   properties?: Record<string, string>;
   /** Document properties, where the menu keeps "Store only key hashes" (STORE_KEY_HASHES). */
   documentProperties?: Record<string, string>;
-  /** Pins the script's clock (Date.now in the vm) to this instant; env.clock moves it. */
+  /** Freezes the script's clock (Date.now(), new Date()) at this instant; env.clock moves it. */
   now?: number;
+}
+
+/**
+ * Replaces the context's Date with one whose "now" the test sets, so time moves without
+ * sleeping. Dates with arguments, Date.UTC, Date.parse behave as before.
+ */
+function installClock(context: vm.Context, now: number) {
+  vm.runInContext(`(function () {
+    var RealDate = Date, fixed = ${now};
+    function FakeDate() {
+      var args = Array.prototype.slice.call(arguments);
+      if (!new.target) return new RealDate(fixed).toString();
+      return args.length === 0 ? new RealDate(fixed) : new (Function.prototype.bind.apply(RealDate, [null].concat(args)))();
+    }
+    FakeDate.prototype = RealDate.prototype;
+    FakeDate.now = function () { return fixed; };
+    FakeDate.UTC = RealDate.UTC;
+    FakeDate.parse = RealDate.parse;
+    globalThis.Date = FakeDate;
+    globalThis.__setNow = function (ms) { fixed = ms; };
+  })();`, context);
+  let current = now;
+  return {
+    now: () => current,
+    set(ms: number) { current = ms; (context as { __setNow: (ms: number) => void }).__setNow(ms); },
+    advance(ms: number) { this.set(current + ms); },
+  };
 }
 
 export type Env = ReturnType<typeof loadScript>;
@@ -36,10 +68,7 @@ export type Env = ReturnType<typeof loadScript>;
 export function loadScript(code: string, options: LoadOptions = {}) {
   const timeZone = options.timeZone ?? 'Asia/Tokyo';
   const context = vm.createContext({ console });
-  const clock = { now: options.now ?? null as number | null };
-  const scriptDate = vm.runInContext('Date', context) as DateConstructor;
-  const realNow = scriptDate.now.bind(scriptDate);
-  scriptDate.now = () => clock.now ?? realNow();
+  const clock = options.now === undefined ? null : installClock(context, options.now);
   const locks = fakeLockService();
   const ss = new FakeSpreadsheet({
     timeZone,
@@ -53,6 +82,7 @@ export function loadScript(code: string, options: LoadOptions = {}) {
   const properties = fakePropertiesService(options.properties);
   for (const [key, value] of Object.entries(options.documentProperties ?? {})) properties.stores.document.setProperty(key, value);
   const scriptApp = fakeScriptApp();
+  const mail = fakeMailApp();
   Object.assign(context, {
     SpreadsheetApp: {
       getActiveSpreadsheet: () => ss,
@@ -70,6 +100,8 @@ export function loadScript(code: string, options: LoadOptions = {}) {
     PropertiesService: properties,
     HtmlService: fakeHtmlService,
     ScriptApp: scriptApp,
+    MailApp: mail,
+    Charts: fakeCharts,
     Session: fakeSession('UTC'),
   });
   vm.runInContext(code, context, { filename: 'Code.js' });
@@ -87,7 +119,7 @@ export function loadScript(code: string, options: LoadOptions = {}) {
     return result;
   }
 
-  return { context, ss, ui, lock: locks.document, utilities, properties, scriptApp, state, timeZone, clock, call };
+  return { context, ss, ui, lock: locks.document, utilities, properties, scriptApp, mail, clock, state, timeZone, call };
 }
 
 export async function loadBuilt(options: LoadOptions = {}): Promise<Env> {

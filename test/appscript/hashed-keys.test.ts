@@ -268,7 +268,7 @@ describe('Refresh usage on hashed rows', () => {
     expect(a).toMatchObject({ requests: 7, prompt_tokens: 120, completion_tokens: 60 });
     expect((a!.last_used_at as Date).toISOString()).toBe('2025-03-01T11:00:00.000Z');
     expect(b).toMatchObject({ requests: 1, prompt_tokens: 1, completion_tokens: 1 });
-    expect(env.ui.messages('alert').at(-1)).toBe('Usage totals updated for 2 keys from 5 usage rows.');
+    expect(env.ui.messages('alert').at(-1)).toBe('Usage totals updated for 2 keys (5 new usage rows read); the Dashboard is rebuilt.');
   });
 });
 

@@ -10,8 +10,10 @@ const items = (state: string) => [
   { caption: 'Rotate selected key', handler: 'rotateSelectedKey' },
   'separator',
   { caption: 'Refresh usage', handler: 'refreshUsage' },
+  { caption: 'Compact usage now', handler: 'compactUsage' },
   { caption: 'Set up sheet', handler: 'setupSheet' },
   'separator',
+  { caption: `Email reminders${state}`, handler: 'toggleReminders' },
   toggle(state),
 ];
 

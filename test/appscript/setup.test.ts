@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { colourScaleRule, type FakeConditionalRule, type FakeValidation } from './fakes/rules.ts';
-import { KEYS_HEADER, USAGE_HEADER, buildOnce, loadBuilt, seedKeys, type Env } from './harness.ts';
+import { KEYS_HEADER, USAGE_HEADER, USAGE_HEADER_V2, buildOnce, loadBuilt, seedKeys, type Env } from './harness.ts';
 
 beforeAll(() => buildOnce());
 
@@ -23,7 +23,7 @@ describe('Set up sheet', () => {
     const keys = env.ss.sheet('API_Keys');
     const usage = env.ss.sheet('Usage');
     expect(keys.header()).toEqual(KEYS_HEADER);
-    expect(usage.header()).toEqual(USAGE_HEADER);
+    expect(usage.header()).toEqual(USAGE_HEADER_V2);
     expect([keys.frozenRows, usage.frozenRows]).toEqual([1, 1]);
 
     for (const row of [2, 500, keys.maxRows]) {
@@ -47,7 +47,7 @@ describe('Set up sheet', () => {
         'IF(ISNUMBER($D2), $D2, VALUE(SUBSTITUTE(TRIM($D2), "T", " ")))+1, IF(ISNUMBER($D2), $D2, VALUE(SUBSTITUTE(TRIM($D2), "T", " "))))<=NOW()), FALSE)))',
     );
 
-    expect(env.scriptApp.triggers.map((t) => [t.getHandlerFunction(), t.getEventType(), t.everyHours])).toEqual([['refreshUsage', 'CLOCK', 1]]);
+    expect(env.scriptApp.triggers.map((t) => [t.getHandlerFunction(), t.getEventType(), t.everyHours ?? t.everyDays])).toEqual([['compactUsage', 'CLOCK', 1], ['refreshUsage', 'CLOCK', 1]]);
     const summary = env.ui.messages('alert')[0]!;
     expect(summary).toContain('API_Keys: created.');
     expect(summary).toContain('Usage: created.');
@@ -70,7 +70,7 @@ describe('Set up sheet', () => {
     expect(ourRules(env)).toHaveLength(1);
     expect(keys.conditionalRules).toHaveLength(2);
     expect(env.ss.sheets.map((s) => s.name)).toEqual(['Sheet1', 'API_Keys', 'Usage']);
-    expect(env.scriptApp.triggers).toHaveLength(1);
+    expect(env.scriptApp.triggers).toHaveLength(2); // hourly refresh, daily compaction
     expect(env.ui.messages('alert')[1]).toContain('API_Keys: headers complete.');
   });
 
@@ -85,7 +85,7 @@ describe('Set up sheet', () => {
     const keys = env.ss.sheet('API_Keys');
     expect(keys.header()).toEqual([...header, 'created_at', 'expires_at']);
     expect(keys.rows()[1]).toEqual(['x', 5, 'sk-convergence-some-key-000000000000', true, 'Acme', '', '', '']);
-    expect(env.ss.sheet('Usage').header()).toEqual(['key_id', 'requests', 'my_note', 'timestamp', 'client_name', 'rate_limited', 'prompt_tokens', 'completion_tokens', 'instance']);
+    expect(env.ss.sheet('Usage').header()).toEqual(['key_id', 'requests', 'my_note', 'timestamp', 'client_name', 'rate_limited', 'prompt_tokens', 'completion_tokens', 'instance', 'flush_id', 'period_start']);
     expect(validation(env, 2, 4)?.criteria).toBe('CHECKBOX');
     expect(validation(env, 2, 2)?.values).toEqual(['=AND(ISNUMBER(B2), B2>=1, B2=INT(B2))']);
     expect(validation(env, 2, 8)?.criteria).toBe('DATE_IS_VALID_DATE');
@@ -122,11 +122,11 @@ describe('Set up sheet', () => {
 });
 
 describe('hourly trigger helpers', () => {
-  it('installs one refreshUsage trigger, never two, and removes it', async () => {
+  it('installs one refreshUsage trigger (and one daily compactUsage), never two, and removes them', async () => {
     const env = await loadBuilt();
     expect(env.call('installHourlyUsageTrigger')).toBe(true);
     expect(env.call('installHourlyUsageTrigger')).toBe(false);
-    expect(env.scriptApp.triggers.map((t) => t.getHandlerFunction())).toEqual(['refreshUsage']);
+    expect(env.scriptApp.triggers.map((t) => t.getHandlerFunction())).toEqual(['compactUsage', 'refreshUsage']);
     expect(env.call('removeHourlyUsageTrigger')).toBe(1);
     expect(env.scriptApp.triggers).toHaveLength(0);
   });

@@ -13,6 +13,7 @@ const KEY_B = 'sk-convergence-22222222-2222-4222-8222-222222222222';
 const KEY_C = 'sk-convergence-33333333-3333-4333-8333-333333333333';
 const HASHED = 'sk-convergence-44444444-4444-4444-8444-444444444444';
 const TOTALS = ['last_used_at', 'requests', 'prompt_tokens', 'completion_tokens'];
+const PERIOD = ['period_requests', 'period_tokens', 'token_quota_used_pct', 'request_quota_used_pct'];
 
 function seedUsage(env: Env) {
   return env.ss.addSheet('Usage', [
@@ -64,22 +65,26 @@ describe('Refresh usage', () => {
     seedKeyTab(env);
     seedUsage(env);
     env.call('refreshUsage');
-    expect(env.ss.sheet('API_Keys').header().slice(-4)).toEqual(TOTALS);
+    expect(env.ss.sheet('API_Keys').header().slice(-8)).toEqual([...TOTALS, ...PERIOD]);
     expect(totalsByClient(env)).toEqual(EXPECTED);
     expect(env.lock.acquired).toBe(1);
     expect(env.ss.sheet('Usage').rows()).toHaveLength(8);
-    expect(env.ui.messages('alert')).toEqual(['Usage totals updated for 4 keys from 7 usage rows.']);
+    expect(env.ui.messages('alert')).toEqual(['Usage totals updated for 4 keys (7 new usage rows read); the Dashboard is rebuilt.']);
   });
 
-  it('recomputes rather than adds: a second run gives the same totals with one setValues', async () => {
+  it('never adds twice: a second run gives the same totals with one setValues on the keys tab, and reads no old row', async () => {
     const env = await loadBuilt();
     seedKeyTab(env);
     const usage = seedUsage(env);
     env.call('refreshUsage');
     env.ss.writes.length = 0;
+    env.ss.reads.length = 0;
     env.call('refreshUsage');
     expect(totalsByClient(env)).toEqual(EXPECTED);
-    expect(env.ss.writes).toEqual([{ sheet: 'API_Keys', op: 'setValues', row: 2, column: 8, rows: 5, columns: 4 }]);
+    expect(env.ss.writes.filter((w) => w.sheet === 'API_Keys')).toEqual([{ sheet: 'API_Keys', op: 'setValues', row: 2, column: 8, rows: 5, columns: 8 }]);
+    // Nothing new: the state tab is left alone, and of Usage only the header and the last row read are read again.
+    expect(env.ss.writes.filter((w) => w.sheet === 'Usage (state)')).toEqual([]);
+    expect(env.ss.cellsRead('Usage')).toBe(2 * USAGE_HEADER.length);
 
     usage.seed([...usage.rows(), ['2025-04-01T00:00:00.000Z', idOf(KEY_C), 'Gamma', 1, 0, 2, 3, 'gw-1']]);
     env.call('refreshUsage');
@@ -94,13 +99,14 @@ describe('Refresh usage', () => {
     seedUsage(env);
     env.call('refreshUsage');
     const sheet = env.ss.sheet('API_Keys');
-    expect(sheet.header()).toEqual(header);
+    expect(sheet.header()).toEqual([...header, ...PERIOD]);
     expect(totalsByClient(env)).toEqual(EXPECTED);
-    const writes = env.ss.writes.map(({ op, row, column, rows, columns }) => ({ op, row, column, rows, columns }));
+    const writes = env.ss.writes.filter((w) => w.sheet === 'API_Keys' && w.row > 1).map(({ op, row, column, rows, columns }) => ({ op, row, column, rows, columns }));
     expect(writes).toEqual([
       { op: 'setValues', row: 2, column: 1, rows: 5, columns: 1 },
       { op: 'setValues', row: 2, column: 5, rows: 5, columns: 2 },
       { op: 'setValues', row: 2, column: 8, rows: 5, columns: 1 },
+      { op: 'setValues', row: 2, column: 11, rows: 5, columns: 4 },
     ]);
     expect(sheet.rows()[1]!.slice(1, 4)).toEqual(['Acme', '', KEY_A]);
   });
@@ -115,15 +121,22 @@ describe('Refresh usage', () => {
     expect(env.ui.events).toEqual([]);
   });
 
-  it('throws under a trigger when the lock is busy (the execution log shows it), and alerts from the menu', async () => {
+  // Review item 7: an hourly run that finds another action running is skipped; the next one catches up.
+  it('exits quietly under a trigger when the lock is busy, and alerts from the menu', async () => {
     const env = await loadBuilt();
     seedKeyTab(env);
+    seedUsage(env);
     env.lock.busy = true;
     env.state.uiAvailable = false;
-    expect(() => env.call('refreshUsage')).toThrow('Another API Keys action is still running');
+    expect(env.call('refreshUsage', { triggerUid: '7', authMode: 'FULL' })).toBeUndefined();
+    expect(env.ss.writes).toEqual([]);
     env.state.uiAvailable = true;
     env.call('refreshUsage');
     expect(env.ui.messages('alert')).toEqual([expect.stringContaining('Another API Keys action is still running')]);
+    env.lock.busy = false;
+    env.state.uiAvailable = false;
+    env.call('refreshUsage', { triggerUid: '7', authMode: 'FULL' });
+    expect(totalsByClient(env)).toEqual(EXPECTED);
   });
 
   it('zeroes the totals when there is no Usage tab', async () => {
@@ -140,7 +153,7 @@ describe('Refresh usage', () => {
     seedKeyTab(env);
     env.ss.addSheet('Usage', [['timestamp', 'key', 'requests'], ['2025-01-01T00:00:00Z', 'x', 1]]);
     env.call('refreshUsage');
-    expect(env.ui.messages('alert').at(-1)).toBe('The usage tab has no key_id column.');
+    expect(env.ui.messages('alert').at(-1)).toBe('The "Usage" tab has no key_id column.');
     expect(env.ss.sheet('API_Keys').header()).not.toContain('requests');
   });
 
@@ -149,6 +162,6 @@ describe('Refresh usage', () => {
     env.ss.addSheet('Keys', [['api_key', 'client_name'], [KEY_A, 'Acme']]);
     env.ss.addSheet('Counts', [USAGE_HEADER, ['2025-03-01T10:00:00.000Z', idOf(KEY_A), 'Acme', 5, 0, 100, 50, 'gw-1']]);
     env.call('refreshUsage');
-    expect(env.ss.sheet('Keys').rows()[1]!.slice(3)).toEqual([5, 100, 50]);
+    expect(env.ss.sheet('Keys').rows()[1]!.slice(3, 6)).toEqual([5, 100, 50]);
   });
 });

@@ -42,7 +42,12 @@ export class FakeLock {
   released = 0;
   /** Set to make the next tryLock time out, as when another admin holds the lock. */
   busy = false;
+  /** Runs once, at the next tryLock, before it is decided: another run getting in first. */
+  beforeNextTryLock: (() => void) | null = null;
   tryLock(_timeoutMs: number): boolean {
+    const meanwhile = this.beforeNextTryLock;
+    this.beforeNextTryLock = null;
+    meanwhile?.();
     if (this.busy) return false;
     this.held = true;
     this.acquired++;
@@ -91,33 +96,60 @@ export interface FakeTrigger {
   getEventType(): string;
   getUniqueId(): string;
   everyHours: number | null;
+  everyDays: number | null;
+  atHour: number | null;
+  /** The admin who installed it. */
+  owner: string;
 }
 
+/**
+ * Triggers belong to the admin who installs them, and getProjectTriggers() returns only the
+ * current admin's: `useAccount(name)` switches admins; `triggers` is the current one's list,
+ * `allTriggers()` every admin's.
+ */
 export function fakeScriptApp() {
-  const triggers: FakeTrigger[] = [];
+  const byOwner = new Map<string, FakeTrigger[]>();
+  let user = 'admin-a@example.com';
   let next = 1;
   const EventType = { CLOCK: 'CLOCK', ON_OPEN: 'ON_OPEN', ON_EDIT: 'ON_EDIT' };
+  const mine = () => {
+    let list = byOwner.get(user);
+    if (!list) byOwner.set(user, (list = []));
+    return list;
+  };
   return {
     EventType,
     AuthMode: { NONE: 'NONE', LIMITED: 'LIMITED', FULL: 'FULL' },
-    triggers,
-    getProjectTriggers: () => [...triggers],
+    get triggers() { return mine(); },
+    allTriggers: () => [...byOwner.values()].flat(),
+    useAccount(name: string) { user = name; },
+    getProjectTriggers: () => [...mine()],
     deleteTrigger(trigger: FakeTrigger) {
-      const i = triggers.indexOf(trigger);
-      if (i < 0) throw new Error('fake: no such trigger');
-      triggers.splice(i, 1);
+      const list = mine();
+      const i = list.indexOf(trigger);
+      if (i < 0) throw new Error('fake: no such trigger (or another admin owns it)');
+      list.splice(i, 1);
     },
     newTrigger(handler: string) {
       return {
         timeBased() {
-          let hours: number | null = null;
+          const schedule = { everyHours: null as number | null, everyDays: null as number | null, atHour: null as number | null };
           const clock = {
-            everyHours(n: number) { hours = n; return clock; },
+            everyHours(n: number) { schedule.everyHours = n; return clock; },
+            everyDays(n: number) { schedule.everyDays = n; return clock; },
+            atHour(h: number) {
+              if (!Number.isInteger(h) || h < 0 || h > 23) throw new Error('fake: atHour takes 0-23');
+              schedule.atHour = h;
+              return clock;
+            },
             create(): FakeTrigger {
-              if (hours === null) throw new Error('fake: a clock trigger needs a schedule');
+              if (schedule.everyHours === null && schedule.everyDays === null) throw new Error('fake: a clock trigger needs a schedule');
+              if (schedule.atHour !== null && schedule.everyDays === null) throw new Error('fake: atHour needs everyDays');
               const id = String(next++);
-              const trigger = { getHandlerFunction: () => handler, getEventType: () => EventType.CLOCK, getUniqueId: () => id, everyHours: hours };
-              triggers.push(trigger);
+              const trigger = {
+                getHandlerFunction: () => handler, getEventType: () => EventType.CLOCK, getUniqueId: () => id, ...schedule, owner: user,
+              };
+              mine().push(trigger);
               return trigger;
             },
           };

@@ -5,6 +5,7 @@
 // Text the script writes is read as if typed, as in Sheets: `007` becomes 7, `TRUE` a
 // boolean, `2099-12-31` a date; a leading apostrophe keeps it text (and is not stored).
 
+import { FakeChartBuilder, FakeEmbeddedChart } from './charts.ts';
 import { instantOfWall, isDate, type DateCtor } from './values.ts';
 
 export interface SheetWrite {
@@ -14,6 +15,13 @@ export interface SheetWrite {
   column: number;
   rows: number;
   columns: number;
+}
+
+/** One getValues: how many cells of which tab, and whether the document lock was held. */
+export interface SheetRead {
+  sheet: string;
+  cells: number;
+  locked: boolean;
 }
 
 export interface SpreadsheetOptions {
@@ -45,6 +53,7 @@ export class FakeRange {
   getLastRow() { return this.row + this.rows - 1; }
   getLastColumn() { return this.column + this.columns - 1; }
   getValues(): unknown[][] {
+    this.sheet.ss.recordRead(this.sheet.name, this.rows * this.columns);
     const out: unknown[][] = [];
     for (let r = 0; r < this.rows; r++) {
       const line: unknown[] = [];
@@ -54,6 +63,11 @@ export class FakeRange {
     return out;
   }
   getValue(): unknown { return this.getValues()[0]?.[0]; }
+  getA1Notation(): string {
+    const letters = (n: number): string => (n > 26 ? letters(Math.floor((n - 1) / 26)) : '') + String.fromCharCode(65 + ((n - 1) % 26));
+    const start = `${letters(this.column)}${this.row}`;
+    return this.rows === 1 && this.columns === 1 ? start : `${start}:${letters(this.getLastColumn())}${this.getLastRow()}`;
+  }
   setValues(values: unknown[][]): this {
     if (values.length !== this.rows) {
       throw new Error(`The number of rows in the data does not match the number of rows in the range. The data has ${values.length} but the range has ${this.rows}.`);
@@ -72,6 +86,12 @@ export class FakeRange {
     });
     return this;
   }
+  setNumberFormat(format: string): this {
+    this.sheet.write('setNumberFormat', this, () => {
+      for (let r = 0; r < this.rows; r++) for (let c = 0; c < this.columns; c++) this.sheet.formats.set(`${this.row + r}:${this.column + c}`, format);
+    });
+    return this;
+  }
   setDataValidation(rule: unknown): this {
     this.sheet.write('setDataValidation', this, () => {
       for (let r = 0; r < this.rows; r++) for (let c = 0; c < this.columns; c++) this.sheet.validations.set(`${this.row + r}:${this.column + c}`, rule);
@@ -87,6 +107,10 @@ export class FakeSheet {
   frozenRows = 0;
   validations = new Map<string, unknown>();
   conditionalRules: unknown[] = [];
+  hidden = false;
+  /** Number formats by "row:column" (not moved by row deletes; tests read them right after writing). */
+  formats = new Map<string, string>();
+  readonly charts: FakeEmbeddedChart[] = [];
 
   constructor(readonly ss: FakeSpreadsheet, public name: string) {}
 
@@ -98,12 +122,17 @@ export class FakeSheet {
   valueAt(row: number, column: number): unknown {
     return this.cells[row - 1]?.[column - 1] ?? '';
   }
-  /** A write by the script: text is read as typed (see FakeSpreadsheet.enteredValue). */
+  /**
+   * A write by the script: text is read as typed (see FakeSpreadsheet.enteredValue), except in a
+   * cell formatted as plain text ('@'), where Sheets keeps text as it is.
+   */
   put(row: number, column: number, value: unknown): void {
     const line = (this.cells[row - 1] ??= []);
-    line[column - 1] = this.ss.enteredValue(value);
+    const plainText = typeof value === 'string' && this.formats.get(`${row}:${column}`) === '@';
+    line[column - 1] = plainText ? this.ss.checkValue(value) : this.ss.enteredValue(value);
   }
   write(op: string, range: { row: number; column: number; rows: number; columns: number }, apply: () => void): void {
+    this.ss.beforeWrite?.(op, this.name);
     this.ss.assertLocked(op, this.name);
     this.ss.writes.push({ sheet: this.name, op, row: range.row, column: range.column, rows: range.rows, columns: range.columns });
     apply();
@@ -147,6 +176,52 @@ export class FakeSheet {
     });
     return this;
   }
+  insertRowsAfter(after: number, howMany: number): this {
+    this.write('insertRowsAfter', { row: after + 1, column: 1, rows: howMany, columns: this.maxColumns }, () => {
+      this.cells.splice(after, 0, ...Array.from({ length: howMany }, () => [] as unknown[]));
+      this.maxRows += howMany;
+    });
+    return this;
+  }
+  /** As in Sheets: rows below move up, and the non-frozen rows can never all go. */
+  deleteRows(start: number, howMany: number): void {
+    if (start < 1 || howMany < 1 || start + howMany - 1 > this.maxRows) throw new Error('Those rows are out of bounds.');
+    if (start <= this.frozenRows + 1 && start + howMany - 1 >= this.maxRows) throw new Error('Sorry, it is not possible to delete all non-frozen rows.');
+    this.write('deleteRows', { row: start, column: 1, rows: howMany, columns: this.maxColumns }, () => {
+      this.cells.splice(start - 1, howMany);
+      this.maxRows -= howMany;
+    });
+  }
+  clearContents(): this {
+    this.write('clearContents', { row: 1, column: 1, rows: this.maxRows, columns: this.maxColumns }, () => { this.cells = []; });
+    return this;
+  }
+  hideSheet(): this {
+    this.write('hideSheet', { row: 1, column: 1, rows: 0, columns: 0 }, () => { this.hidden = true; });
+    return this;
+  }
+  isSheetHidden(): boolean { return this.hidden; }
+
+  // ---- charts (EmbeddedChartBuilder) ----
+  newChart(): FakeChartBuilder { return new FakeChartBuilder(this, null); }
+  getCharts(): FakeEmbeddedChart[] { return [...this.charts]; }
+  insertChart(chart: FakeEmbeddedChart): void {
+    if (!(chart instanceof FakeEmbeddedChart)) throw new Error('fake: insertChart needs a built EmbeddedChart');
+    if (chart.sheet !== this) throw new Error('fake: the chart was built by another sheet');
+    if (this.charts.some((c) => c.getChartId() === chart.getChartId())) throw new Error('fake: this chart is already on the sheet; use updateChart');
+    this.write('insertChart', { row: chart.position.row, column: chart.position.column, rows: 0, columns: 0 }, () => { this.charts.push(chart); });
+  }
+  updateChart(chart: FakeEmbeddedChart): void {
+    const i = this.charts.findIndex((c) => c.getChartId() === chart.getChartId());
+    if (i < 0) throw new Error('fake: updateChart of a chart that is not on the sheet');
+    this.write('updateChart', { row: chart.position.row, column: chart.position.column, rows: 0, columns: 0 }, () => { this.charts[i] = chart; });
+  }
+  removeChart(chart: FakeEmbeddedChart): void {
+    const i = this.charts.findIndex((c) => c.getChartId() === chart.getChartId());
+    if (i < 0) throw new Error('fake: removeChart of a chart that is not on the sheet');
+    this.write('removeChart', { row: chart.position.row, column: chart.position.column, rows: 0, columns: 0 }, () => { this.charts.splice(i, 1); });
+  }
+
   setFrozenRows(rows: number): void {
     this.write('setFrozenRows', { row: 1, column: 1, rows, columns: this.maxColumns }, () => { this.frozenRows = rows; });
   }
@@ -156,6 +231,16 @@ export class FakeSheet {
   }
 
   // ---- test helpers (no lock, no log) ----
+  /** What the gateway's values.append does: rows after the last, from outside the script (no lock). */
+  gatewayAppend(rows: unknown[][]): this {
+    let row = this.getLastRow();
+    for (const values of rows) {
+      row++;
+      this.maxRows = Math.max(this.maxRows, row);
+      values.forEach((v, c) => this.put(row, c + 1, v));
+    }
+    return this;
+  }
   seed(values: unknown[][]): this {
     this.cells = values.map((line) => line.map((v) => this.ss.checkValue(v)));
     this.maxRows = Math.max(this.maxRows, values.length);
@@ -173,7 +258,10 @@ export class FakeSheet {
 export class FakeSpreadsheet {
   readonly sheets: FakeSheet[] = [];
   readonly writes: SheetWrite[] = [];
+  readonly reads: SheetRead[] = [];
   flushes = 0;
+  /** Runs before every write the script makes: a test's way to act "meanwhile" (e.g. the gateway appending). */
+  beforeWrite: ((op: string, sheet: string) => void) | null = null;
   private active: { sheet: FakeSheet; range: FakeRange } | null = null;
 
   constructor(private readonly options: SpreadsheetOptions) {}
@@ -195,8 +283,20 @@ export class FakeSpreadsheet {
     if (!sheet) throw new Error('fake: the spreadsheet has no sheets');
     return sheet;
   }
+  setActiveSheet(sheet: FakeSheet): FakeSheet {
+    if (!this.sheets.includes(sheet)) throw new Error('fake: setActiveSheet of a sheet not in this spreadsheet');
+    this.active = { sheet, range: sheet.getRange(1, 1) };
+    return sheet;
+  }
   getActiveRange(): FakeRange { return this.active?.range ?? this.getActiveSheet().getRange(1, 1); }
 
+  recordRead(sheet: string, cells: number): void {
+    this.reads.push({ sheet, cells, locked: this.options.lockHeld() });
+  }
+  /** Cells the script read from `sheet` since the test last cleared `reads`. */
+  cellsRead(sheet: string, locked?: boolean): number {
+    return this.reads.filter((r) => r.sheet === sheet && (locked === undefined || r.locked === locked)).reduce((n, r) => n + r.cells, 0);
+  }
   assertLocked(op: string, sheet: string): void {
     if (!this.options.lockHeld()) throw new Error(`fake: ${op} on "${sheet}" without the document lock`);
   }
