@@ -10,9 +10,22 @@ export const SHEETS_REQUEST_TIMEOUT_MS = 15_000;
 export const SHEETS_CALL_OPTIONS = { timeout: SHEETS_REQUEST_TIMEOUT_MS, retry: false };
 
 export class SourceError extends Error {
-  constructor(message: string, readonly status: number | null = null) {
+  /**
+   * Whether the source could not be reached (network error, timeout, 5xx, 429), as opposed to a
+   * source that answered with a refusal (403 not shared, 404, no such tab): only unreachability
+   * lets a gateway start on its last key-set snapshot.
+   */
+  readonly unreachable: boolean;
+
+  constructor(message: string, readonly status: number | null = null, unreachable?: boolean) {
     super(message);
+    this.unreachable = unreachable ?? false;
   }
+}
+
+/** No answer at all, a timeout, a server error or throttling: the source may be fine a moment later. */
+export function isUnreachableStatus(status: number | null): boolean {
+  return status === null || status >= 500 || status === 429;
 }
 
 /** Reads the keys tab and the spreadsheet's time zone through the Sheets API. */
@@ -60,7 +73,7 @@ export class SheetsKeySource implements KeySource {
       if (status === 400 && /Unable to parse range/i.test(message)) {
         throw new SourceError(`the spreadsheet has no tab named "${this.tab}"`, status);
       }
-      throw new SourceError(message, status);
+      throw new SourceError(message, status, isUnreachableStatus(status));
     }
   }
 }
