@@ -26,11 +26,14 @@ export function quotaKey(client: string, period: PeriodWindow): string {
 
 /** The shared count: every replica admits against the same hash, atomically. */
 export class RedisQuotaCounts implements QuotaCounts {
-  constructor(private readonly redis: Redis) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   async admit(client: string, period: PeriodWindow, limits: QuotaLimits, reserve: number, seed: QuotaSeed | null): Promise<QuotaDecision> {
     const reply = (await (this.redis as RedisWithQuota).cgQuota(
-      quotaKey(client, period), 'admit', period.endMs + EXPIRE_AFTER_PERIOD_MS,
+      quotaKey(client, period), 'admit', this.ttl(period),
       limits.tokens ?? 0, limits.requests ?? 0, reserve, seed?.tokens ?? 0, seed?.requests ?? -1,
     )) as number[];
     const use: QuotaUse = { tokensSpent: reply[2]!, tokensReserved: reply[3]!, requests: reply[4]! };
@@ -39,7 +42,12 @@ export class RedisQuotaCounts implements QuotaCounts {
   }
 
   async settle(client: string, period: PeriodWindow, reserved: number, spentTokens: number, served: boolean): Promise<void> {
-    await (this.redis as RedisWithQuota).cgQuota(quotaKey(client, period), 'settle', period.endMs + EXPIRE_AFTER_PERIOD_MS, reserved, spentTokens, served ? 1 : 0);
+    await (this.redis as RedisWithQuota).cgQuota(quotaKey(client, period), 'settle', this.ttl(period), reserved, spentTokens, served ? 1 : 0);
+  }
+
+  /** How long a count lives on, on the gateway's clock (Redis's may differ). */
+  private ttl(period: PeriodWindow): number {
+    return Math.max(1, period.endMs - this.now()) + EXPIRE_AFTER_PERIOD_MS;
   }
 
   async peek(client: string, period: PeriodWindow): Promise<QuotaUse | null> {

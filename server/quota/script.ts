@@ -9,7 +9,8 @@ export const QUOTA_LUA = `
 -- KEYS[1]  hash of the count: spent (tokens answered), reserved (tokens held by requests in
 --          flight), requests (admitted), seeded (1 once the Usage record was merged in)
 -- ARGV[1]  'admit' or 'settle'
--- ARGV[2]  expiry of the hash: epoch ms, some time after the period ends
+-- ARGV[2]  ms the hash lives on: until some time after the period ends (relative, so a skew
+--          between the gateway's clock and Redis's does not matter)
 -- admit:  ARGV[3] token quota (0: none), ARGV[4] request quota (0: none), ARGV[5] tokens to
 --         reserve, ARGV[6] tokens on record, ARGV[7] requests on record (-1: the record could
 --         not be read). Returns {admitted, 0 | 1 tokens exceeded | 2 requests exceeded, spent,
@@ -19,7 +20,7 @@ export const QUOTA_LUA = `
 --         when the count is gone (the period ended, or Redis lost it).
 local key = KEYS[1]
 local op = ARGV[1]
-local expireAt = tonumber(ARGV[2])
+local ttl = tonumber(ARGV[2])
 if op == 'settle' then
   if redis.call('EXISTS', key) == 0 then return 0 end
   local reserved = redis.call('HINCRBY', key, 'reserved', -tonumber(ARGV[3]))
@@ -46,13 +47,18 @@ local h = redis.call('HMGET', key, 'spent', 'reserved', 'requests')
 local spent = tonumber(h[1] or '0')
 local reserved = tonumber(h[2] or '0')
 local requests = tonumber(h[3] or '0')
-redis.call('PEXPIREAT', key, expireAt)
 -- Admitted while reserved + spent stays within the quota (the reservation is capped at the
 -- quota, so a period with nothing reserved or spent admits one request); a denial reserves nothing.
-if tokenQuota > 0 and spent + reserved + reserve > tokenQuota then return {0, 1, spent, reserved, requests} end
-if requestQuota > 0 and requests + 1 > requestQuota then return {0, 2, spent, reserved, requests} end
-redis.call('HINCRBY', key, 'reserved', reserve)
-redis.call('HINCRBY', key, 'requests', 1)
+local over = 0
+if tokenQuota > 0 and spent + reserved + reserve > tokenQuota then over = 1
+elseif requestQuota > 0 and requests + 1 > requestQuota then over = 2 end
+if over == 0 then
+  redis.call('HINCRBY', key, 'reserved', reserve)
+  redis.call('HINCRBY', key, 'requests', 1)
+end
+-- After the writes: the hash exists now (also after a denial that seeded it).
+if redis.call('EXISTS', key) == 1 then redis.call('PEXPIRE', key, ttl) end
+if over > 0 then return {0, over, spent, reserved, requests} end
 return {1, 0, spent, reserved + reserve, requests + 1}
 `;
 

@@ -35,7 +35,7 @@ export async function setUpQuotas(opts: QuotaSetupOptions): Promise<QuotaSetup> 
   if (opts.redis) {
     const { defineQuotaScript, FallbackQuotaCounts, RedisQuotaCounts } = await import('./redis.ts');
     defineQuotaScript(opts.redis.client);
-    counts = new FallbackQuotaCounts(opts.redis.health, new RedisQuotaCounts(opts.redis.client), memory);
+    counts = new FallbackQuotaCounts(opts.redis.health, new RedisQuotaCounts(opts.redis.client, opts.now), memory);
   }
   const seeds = new QuotaSeeds(opts.history, opts.log, opts.now);
   return {
