@@ -27,7 +27,8 @@ export function quota(quotas: Quotas, timeZone: () => string, usage: UsageLedger
     const headers = quotaHeaders(admission);
     if (!admission.allowed) {
       usage?.add(key, { rate_limited: 1 });
-      throw new GatewayError('quota_exceeded', undefined, { ...headers, 'Retry-After': String(admission.resetSeconds) });
+      // X-Should-Retry: the OpenAI SDKs otherwise retry a 429 at once; this one frees only when the period ends.
+      throw new GatewayError('quota_exceeded', undefined, { ...headers, 'Retry-After': String(admission.resetSeconds), 'X-Should-Retry': 'false' });
     }
     ctx.set(headers);
     try {

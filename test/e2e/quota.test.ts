@@ -97,6 +97,18 @@ describe('token quota shared by a client', () => {
       expect(res.headers.get('x-quota-reset')).toBe(String(retry));
     }
     expect((await chat(s, B)).status).toBe(200);
+    // The OpenAI SDK, with its default retries, gives up at once: a quota frees only when the period ends.
+    let calls = 0;
+    const counted: typeof fetch = (input, init) => {
+      calls += 1;
+      return fetch(input, init);
+    };
+    const sdk = new OpenAI({ apiKey: A1, baseURL: `${s.url}/v1`, fetch: counted });
+    const err = await sdk.chat.completions.create({ model: 'demo-model', messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.RateLimitError);
+    expect((err as InstanceType<typeof OpenAI.RateLimitError>).code).toBe('quota_exceeded');
+    expect((err as InstanceType<typeof OpenAI.RateLimitError>).headers.get('x-should-retry')).toBe('false');
+    expect(calls).toBe(1);
     const mine = await standing(s, A2);
     expect(mine.quota).toMatchObject({ period: 'month', tokens: { used: spent, limit: 1000 }, requests: null });
   });
