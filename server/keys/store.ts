@@ -11,6 +11,8 @@ const CACHE_CHECK_PERIOD_SECONDS = 1;
 const RETRY_INITIAL_MS = 1_000;
 const RETRY_MAX_MS = 60_000;
 const CACHE_ENTRY = 'keys';
+/** Key-set snapshots are written at most this often (the first one at once). */
+const SNAPSHOT_MIN_INTERVAL_MS = 60_000;
 
 export interface KeyStoreOptions {
   source: KeySource;
@@ -92,6 +94,9 @@ export class KeyStore {
   /** What the last snapshot written held, to write it again only when the key set changed. */
   private savedSize = -1;
   private savedZone = '';
+  private pendingSnapshot: KeySet | null = null;
+  private snapshotTimer: NodeJS.Timeout | null = null;
+  private lastSnapshotWrite = 0;
   private readonly listeners: Array<(ok: boolean) => void> = [];
 
   constructor(private readonly opts: KeyStoreOptions) {
@@ -161,6 +166,11 @@ export class KeyStore {
   stop(): void {
     this.stopped = true;
     this.clearRetry();
+    // A change still waiting for its turn is written now, so the next start has it.
+    if (this.snapshotTimer) {
+      clearTimeout(this.snapshotTimer);
+      this.writeSnapshot();
+    }
     this.cache.close();
   }
 
@@ -207,15 +217,32 @@ export class KeyStore {
     }
   }
 
-  /** Writes the key set to STATE_DIR when it changed (in the background; a failure only warns). */
+  /**
+   * Writes the key set to STATE_DIR when it changed: at once the first time, then at most once
+   * per SNAPSHOT_MIN_INTERVAL_MS (the latest set), because serialising 100,000 records holds the
+   * event loop for a moment and a snapshot a minute old serves its purpose as well. A failure only
+   * warns.
+   */
   private saveSnapshot(keys: KeySet, reused: number): void {
-    const snapshot = this.opts.snapshot;
-    if (!snapshot) return;
+    if (!this.opts.snapshot) return;
     const size = keys.byHash.size;
     if (reused === size && size === this.savedSize && keys.timeZone === this.savedZone) return;
     this.savedSize = size;
     this.savedZone = keys.timeZone;
-    snapshot.save(keys).catch((err: unknown) => {
+    this.pendingSnapshot = keys;
+    if (this.snapshotTimer) return;
+    const wait = Math.max(0, this.lastSnapshotWrite + SNAPSHOT_MIN_INTERVAL_MS - Date.now());
+    this.snapshotTimer = setTimeout(() => this.writeSnapshot(), wait);
+    this.snapshotTimer.unref();
+  }
+
+  private writeSnapshot(): void {
+    this.snapshotTimer = null;
+    const keys = this.pendingSnapshot;
+    this.pendingSnapshot = null;
+    if (!keys || !this.opts.snapshot) return;
+    this.lastSnapshotWrite = Date.now();
+    this.opts.snapshot.save(keys).catch((err: unknown) => {
       this.savedSize = -1;
       this.log.warn({ error: (err as Error).message }, 'cannot write the key-set snapshot to STATE_DIR');
     });

@@ -7,9 +7,11 @@ import type { QuotaSeed } from './types.ts';
 const WAIT_FOR_RECORD_MS = 5_000;
 const RETRY_INITIAL_MS = 5_000;
 const MIN_READ_INTERVAL_MS = 60_000;
+const REFRESH_AFTER_MS = 15 * 60_000;
 const RETRY_MAX_MS = 300_000;
 
 interface Loaded {
+  at: number;
   periods: ReadonlySet<string>;
   totals: UsageTotals;
 }
@@ -42,6 +44,9 @@ export class QuotaSeeds {
     if (!this.history) return { tokens: 0, requests: 0 };
     if (!this.covers(period)) await this.ensure(period);
     if (!this.covers(period)) return null;
+    // Kept fresh in the background: a count Redis lost (a restart without persistence) is seeded
+    // again from a record at most this old, plus what gateways have not flushed yet.
+    if (this.now() - this.loaded!.at >= REFRESH_AFTER_MS) void this.ensure(null);
     const t = this.loaded!.totals.get(totalsKey(client, period.key));
     return { tokens: t?.tokens ?? 0, requests: t?.requests ?? 0 };
   }
@@ -64,7 +69,7 @@ export class QuotaSeeds {
     try {
       const { totals, timeZone } = await history.totals((z) => currentPeriods(this.now(), z));
       const periods = new Set(currentPeriods(this.now(), timeZone).map((p) => p.key));
-      this.loaded = { periods, totals };
+      this.loaded = { at: this.now(), periods, totals };
       this.failures = 0;
       // A period the record does not cover yet (one that just began) is read again, at most this often.
       this.retryAt = this.now() + MIN_READ_INTERVAL_MS;

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { keyId } from '../../server/keys/keyid.ts';
 import { FakeSheets, type Cell } from '../support/fake-sheets.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
-import { bearer, SHEET_ID, serviceAccount, startStack, type Stack, type StackOptions } from '../support/stack.ts';
+import { bearer, eventually, SHEET_ID, serviceAccount, startStack, type Stack, type StackOptions } from '../support/stack.ts';
 
 const A1 = 'sk-convergence-aaaaaaaa-0000-4000-8000-0000000000a1';
 const A2 = 'sk-convergence-aaaaaaaa-0000-4000-8000-0000000000a2';
@@ -200,5 +200,31 @@ describe('counts that hold', () => {
     expect(freed.status).toBe(200);
     expect(freed.headers.get('x-quota-remaining-requests')).toBe('1');
     expect((await standing(s, A1)).quota).toEqual({ period: 'day', period_end: '2026-03-11T15:00:00.000Z', tokens: null, requests: { used: 1, limit: 2 } });
+  });
+});
+
+describe('Redis unavailable', () => {
+  it('counts in memory with a warning while Redis is away, and goes back to the shared count', async () => {
+    const own = await startRedis();
+    try {
+      const sheets = await sheetWith([[A1, 'Acme', '', '', true, '', '', 3, 'day']]);
+      const s = await gateway({ sheets, env: { REDIS_URL: own.url } });
+      expect((await chat(s, A1)).status).toBe(200);
+      await own.kill();
+      const during = await chat(s, A1);
+      expect(during.status).toBe(200);
+      // This replica's memory knows nothing of the shared count: its own count starts again.
+      expect(during.headers.get('x-quota-remaining-requests')).toBe('2');
+      expect(s.logs.join('\n')).toContain('Redis unavailable');
+      await own.restart();
+      await eventually(async () => ((await (await fetch(`${s.url}/auth/status`)).json()) as { rate_limiter: { redis: string } }).rate_limiter.redis === 'ok', 'redis back', 8_000);
+      const after = await chat(s, A1);
+      expect(after.status).toBe(200);
+      // Redis restarted empty (no persistence) and nothing was flushed yet: the shared count starts
+      // again from the Usage record as this gateway read it (docs/quotas.md says how far it lags).
+      expect(after.headers.get('x-quota-remaining-requests')).toBe('2');
+    } finally {
+      await own.stop();
+    }
   });
 });
