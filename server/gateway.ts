@@ -253,6 +253,7 @@ export async function startGateway(config: Config, log: Logger, opts: GatewayOpt
       await quotaSetup?.close();
       await flusher?.stop();
       auth.store?.stop();
+      await auth.store?.whenWritten();
       await limiters.close();
       metricsServer?.close();
       await upstream.close();

@@ -97,6 +97,7 @@ export class KeyStore {
   private pendingSnapshot: KeySet | null = null;
   private snapshotTimer: NodeJS.Timeout | null = null;
   private lastSnapshotWrite = 0;
+  private snapshotWrite: Promise<void> = Promise.resolve();
   private readonly listeners: Array<(ok: boolean) => void> = [];
 
   constructor(private readonly opts: KeyStoreOptions) {
@@ -242,10 +243,18 @@ export class KeyStore {
     this.pendingSnapshot = null;
     if (!keys || !this.opts.snapshot) return;
     this.lastSnapshotWrite = Date.now();
-    this.opts.snapshot.save(keys).catch((err: unknown) => {
-      this.savedSize = -1;
-      this.log.warn({ error: (err as Error).message }, 'cannot write the key-set snapshot to STATE_DIR');
-    });
+    const snapshot = this.opts.snapshot;
+    this.snapshotWrite = this.snapshotWrite.then(() =>
+      snapshot.save(keys).catch((err: unknown) => {
+        this.savedSize = -1;
+        this.log.warn({ error: (err as Error).message }, 'cannot write the key-set snapshot to STATE_DIR');
+      }),
+    );
+  }
+
+  /** Settles once snapshot writes under way (stop() starts the last one) are done. */
+  whenWritten(): Promise<void> {
+    return this.snapshotWrite;
   }
 
   /**
