@@ -210,7 +210,10 @@ export async function startGateway(config: Config, log: Logger, opts: GatewayOpt
   // Read the Usage record early, so the first request of a client with a quota need not wait for it.
   void ready.then(() => {
     const keys = auth.store?.keys();
-    if (keys && [...keys.byHash.values()].some(hasQuota)) quotaSetup?.seeds.prefetch();
+    if (!keys || !quotaSetup) return;
+    for (const record of keys.byHash.values()) {
+      if (hasQuota(record)) return quotaSetup.seeds.prefetch();
+    }
   });
   flusher?.start();
 

@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import type { StateDir } from '../state/files.ts';
 import { keyIdFromHash } from './keyid.ts';
 import type { KeyRecord, KeySet, QuotaPeriod } from './types.ts';
@@ -76,5 +77,64 @@ export class KeySnapshot {
       });
     }
     return { byHash, rejected: [], loadedAt: file.value.loaded_at, timeZone: file.value.time_zone };
+  }
+}
+
+/** Key-set snapshots are written at most this often (the first one at once). */
+export const SNAPSHOT_MIN_INTERVAL_MS = 60_000;
+
+/**
+ * Writes the key set after loads that changed it: at once the first time, then at most once per
+ * SNAPSHOT_MIN_INTERVAL_MS (the latest set), because serialising 100,000 records holds the event
+ * loop for a moment and a snapshot a minute old serves its purpose as well. A failure only warns.
+ */
+export class SnapshotWriter {
+  private savedSize = -1;
+  private savedZone = '';
+  private pending: KeySet | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private lastWrite = 0;
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly snapshot: KeySnapshot,
+    private readonly log: Logger,
+  ) {}
+
+  /** A freshly loaded set; `reused` records were carried over unchanged from the previous one. */
+  offer(keys: KeySet, reused: number): void {
+    const size = keys.byHash.size;
+    if (reused === size && size === this.savedSize && keys.timeZone === this.savedZone) return;
+    this.savedSize = size;
+    this.savedZone = keys.timeZone;
+    this.pending = keys;
+    if (this.timer) return;
+    this.timer = setTimeout(() => this.write(), Math.max(0, this.lastWrite + SNAPSHOT_MIN_INTERVAL_MS - Date.now()));
+    this.timer.unref();
+  }
+
+  /** A change still waiting for its turn is written now, so the next start has it. */
+  stop(): void {
+    if (!this.timer) return;
+    clearTimeout(this.timer);
+    this.write();
+  }
+
+  written(): Promise<void> {
+    return this.writing;
+  }
+
+  private write(): void {
+    this.timer = null;
+    const keys = this.pending;
+    this.pending = null;
+    if (!keys) return;
+    this.lastWrite = Date.now();
+    this.writing = this.writing.then(() =>
+      this.snapshot.save(keys).catch((err: unknown) => {
+        this.savedSize = -1;
+        this.log.warn({ error: (err as Error).message }, 'cannot write the key-set snapshot to STATE_DIR');
+      }),
+    );
   }
 }

@@ -2,7 +2,7 @@ import NodeCache from 'node-cache';
 import type { Logger } from 'pino';
 import { HeaderError, KeyRowParser, parseKeyRowsInSteps, ROWS_PER_STEP, toKeySet, type ParseResult } from './rows.ts';
 import { SourceError } from './sheets-source.ts';
-import type { KeySnapshot } from './snapshot.ts';
+import { SnapshotWriter, type KeySnapshot } from './snapshot.ts';
 import type { KeyRecord, KeySet, KeySource } from './types.ts';
 
 export const DEFAULT_CACHE_TTL_SECONDS = 300;
@@ -11,8 +11,6 @@ const CACHE_CHECK_PERIOD_SECONDS = 1;
 const RETRY_INITIAL_MS = 1_000;
 const RETRY_MAX_MS = 60_000;
 const CACHE_ENTRY = 'keys';
-/** Key-set snapshots are written at most this often (the first one at once). */
-const SNAPSHOT_MIN_INTERVAL_MS = 60_000;
 
 export interface KeyStoreOptions {
   source: KeySource;
@@ -91,18 +89,13 @@ export class KeyStore {
   /** Set while serving the STATE_DIR snapshot (no load has succeeded since start). */
   private snapshotAt: number | null = null;
   private snapshotTried = false;
-  /** What the last snapshot written held, to write it again only when the key set changed. */
-  private savedSize = -1;
-  private savedZone = '';
-  private pendingSnapshot: KeySet | null = null;
-  private snapshotTimer: NodeJS.Timeout | null = null;
-  private lastSnapshotWrite = 0;
-  private snapshotWrite: Promise<void> = Promise.resolve();
+  private readonly snapshotWriter: SnapshotWriter | null;
   private readonly listeners: Array<(ok: boolean) => void> = [];
 
   constructor(private readonly opts: KeyStoreOptions) {
     this.log = opts.log;
     this.now = opts.now ?? Date.now;
+    this.snapshotWriter = opts.snapshot ? new SnapshotWriter(opts.snapshot, opts.log) : null;
     this.cache = new NodeCache({
       stdTTL: opts.ttlSeconds,
       checkperiod: CACHE_CHECK_PERIOD_SECONDS,
@@ -167,11 +160,7 @@ export class KeyStore {
   stop(): void {
     this.stopped = true;
     this.clearRetry();
-    // A change still waiting for its turn is written now, so the next start has it.
-    if (this.snapshotTimer) {
-      clearTimeout(this.snapshotTimer);
-      this.writeSnapshot();
-    }
+    this.snapshotWriter?.stop();
     this.cache.close();
   }
 
@@ -191,7 +180,7 @@ export class KeyStore {
       for (const r of parsed.rejected) this.log.warn({ row: r.row, reason: r.reason }, 'key row rejected');
       if (this.snapshotAt !== null) this.log.info('key source reachable again: the snapshot is no longer served');
       this.snapshotAt = null;
-      this.saveSnapshot(keys, parsed.reused);
+      this.snapshotWriter?.offer(keys, parsed.reused);
       this.current = keys;
       this.lastError = null;
       this.consecutiveFailures = 0;
@@ -218,43 +207,9 @@ export class KeyStore {
     }
   }
 
-  /**
-   * Writes the key set to STATE_DIR when it changed: at once the first time, then at most once
-   * per SNAPSHOT_MIN_INTERVAL_MS (the latest set), because serialising 100,000 records holds the
-   * event loop for a moment and a snapshot a minute old serves its purpose as well. A failure only
-   * warns.
-   */
-  private saveSnapshot(keys: KeySet, reused: number): void {
-    if (!this.opts.snapshot) return;
-    const size = keys.byHash.size;
-    if (reused === size && size === this.savedSize && keys.timeZone === this.savedZone) return;
-    this.savedSize = size;
-    this.savedZone = keys.timeZone;
-    this.pendingSnapshot = keys;
-    if (this.snapshotTimer) return;
-    const wait = Math.max(0, this.lastSnapshotWrite + SNAPSHOT_MIN_INTERVAL_MS - Date.now());
-    this.snapshotTimer = setTimeout(() => this.writeSnapshot(), wait);
-    this.snapshotTimer.unref();
-  }
-
-  private writeSnapshot(): void {
-    this.snapshotTimer = null;
-    const keys = this.pendingSnapshot;
-    this.pendingSnapshot = null;
-    if (!keys || !this.opts.snapshot) return;
-    this.lastSnapshotWrite = Date.now();
-    const snapshot = this.opts.snapshot;
-    this.snapshotWrite = this.snapshotWrite.then(() =>
-      snapshot.save(keys).catch((err: unknown) => {
-        this.savedSize = -1;
-        this.log.warn({ error: (err as Error).message }, 'cannot write the key-set snapshot to STATE_DIR');
-      }),
-    );
-  }
-
   /** Settles once snapshot writes under way (stop() starts the last one) are done. */
   whenWritten(): Promise<void> {
-    return this.snapshotWrite;
+    return this.snapshotWriter?.written() ?? Promise.resolve();
   }
 
   /**
@@ -286,7 +241,6 @@ export class KeyStore {
     }
     this.current = keys;
     this.snapshotAt = keys.loadedAt;
-    this.savedSize = -1;
     this.log.warn({ keys_loaded: keys.byHash.size, snapshot_at: new Date(keys.loadedAt).toISOString() }, 'key source unreachable at start: serving the key-set snapshot from STATE_DIR (stale)');
   }
 
