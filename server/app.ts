@@ -1,13 +1,16 @@
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { GatewayMetrics } from './metrics/metrics.ts';
+import { authKey } from './http/auth-key.ts';
 import { authenticate } from './http/authenticate.ts';
 import { boundary } from './http/boundary.ts';
 import { InFlight } from './http/inflight.ts';
 import { proxy } from './http/proxy.ts';
+import { quota } from './http/quota.ts';
 import { rateLimit } from './http/ratelimit.ts';
 import { gatewayRoutes } from './http/routes.ts';
 import type { AuthState } from './http/state.ts';
+import type { Quotas } from './quota/quotas.ts';
 import type { RateLimiter, TokenLimiter } from './ratelimit/types.ts';
 import type { UpstreamProxy } from './upstream/proxy.ts';
 import type { UsageLedger } from './usage/ledger.ts';
@@ -30,6 +33,8 @@ export interface AppDeps {
   metricsOnPublicPort: boolean;
   /** Extra /auth/status fields from the rate limiter and usage flusher. */
   statusExtras?: () => Record<string, unknown>;
+  /** Client quotas; null when no key source is checked. */
+  quotas?: Quotas | null;
   now?: () => number;
 }
 
@@ -57,7 +62,10 @@ export function buildApp(deps: AppDeps): Koa {
   const own = routes.routes();
   app.use((ctx, next) => (isGatewayPath(ctx.path) ? own(ctx as Parameters<typeof own>[0], next) : next()));
   app.use(authenticate(deps.auth, deps.log, now));
+  const timeZone = (): string => deps.auth.store?.keys()?.timeZone ?? 'UTC';
+  app.use(authKey({ limiter: deps.limiter, tokens: deps.tokenLimiter, windowMs: deps.rateLimitWindowMs, quotas: deps.quotas ?? null, timeZone }));
   app.use(rateLimit(deps.limiter, deps.tokenLimiter, deps.rateLimitWindowMs, deps.usage));
+  if (deps.quotas) app.use(quota(deps.quotas, timeZone, deps.usage));
   app.use(
     proxy({ upstream: deps.upstream, usage: deps.usage, tokens: deps.tokenLimiter, windowMs: deps.rateLimitWindowMs, maxBodyBytes: deps.maxBodyBytes }),
   );

@@ -9,15 +9,22 @@ import type { AuthState } from './http/state.ts';
 import { FileKeySource } from './keys/file-source.ts';
 import { SheetsKeySource } from './keys/sheets-source.ts';
 import { KeyStore } from './keys/store.ts';
+import { KeySnapshot } from './keys/snapshot.ts';
 import type { KeySource } from './keys/types.ts';
+import { hasQuota } from './quota/quotas.ts';
+import { setUpQuotas } from './quota/setup.ts';
 import { MemoryRateLimiter } from './ratelimit/memory.ts';
 import { MemoryTokenLimiter } from './ratelimit/tokens-memory.ts';
+import type { RedisHealth } from './ratelimit/health.ts';
 import type { LimiterStatus, RateLimiter, TokenLimiter } from './ratelimit/types.ts';
+import { StateDir } from './state/files.ts';
 import { UpstreamProxy } from './upstream/proxy.ts';
 import { usageFileFor } from './usage/columns.ts';
 import { UsageFlusher } from './usage/flusher.ts';
 import { UsageLedger } from './usage/ledger.ts';
+import { FileUsageHistory, SheetsUsageHistory, type UsageHistory } from './usage/history.ts';
 import { FileUsageSink, SheetsUsageSink, type UsageSink } from './usage/sinks.ts';
+import type { Redis } from 'ioredis';
 
 /** The gateway cannot start: AUTH_FALLBACK=closed with no usable key source or credentials. */
 export class StartupError extends Error {}
@@ -33,7 +40,12 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-type SourceChoice = { ok: true; source: KeySource; usage: UsageSink } | { ok: false; reason: string };
+type SourceChoice = { ok: true; source: KeySource; usage: UsageSink; history: UsageHistory } | { ok: false; reason: string };
+
+/** What tests may inject into a gateway: its clock. */
+export interface GatewayOptions {
+  now?: () => number;
+}
 
 async function chooseKeySource(config: Config, log: Logger): Promise<SourceChoice> {
   if (config.GOOGLE_SHEET_ID) {
@@ -47,6 +59,7 @@ async function chooseKeySource(config: Config, log: Logger): Promise<SourceChoic
       ok: true,
       source: new SheetsKeySource(api, config.GOOGLE_SHEET_ID, config.GOOGLE_SHEET_NAME, log),
       usage: new SheetsUsageSink(api, config.GOOGLE_SHEET_ID, config.USAGE_SHEET_NAME, log),
+      history: new SheetsUsageHistory(api, config.GOOGLE_SHEET_ID, config.USAGE_SHEET_NAME, log),
     };
   }
   if (config.KEYS_FILE) {
@@ -54,16 +67,22 @@ async function chooseKeySource(config: Config, log: Logger): Promise<SourceChoic
       ok: true,
       source: new FileKeySource(config.KEYS_FILE, config.KEYS_TIMEZONE, log),
       usage: new FileUsageSink(usageFileFor(config.KEYS_FILE)),
+      history: new FileUsageHistory(usageFileFor(config.KEYS_FILE), config.KEYS_TIMEZONE),
     };
   }
   return { ok: false, reason: 'no key source configured (set GOOGLE_SHEET_ID or KEYS_FILE)' };
 }
 
 /** Decides the auth mode. Only a missing source or missing credentials may open the gateway. */
-async function resolveAuth(config: Config, log: Logger): Promise<{ auth: AuthState; usage: UsageSink | null }> {
+async function resolveAuth(
+  config: Config,
+  log: Logger,
+  stateDir: StateDir | null,
+  now: () => number,
+): Promise<{ auth: AuthState; usage: UsageSink | null; history: UsageHistory | null }> {
   if (!config.AUTH_ENABLED) {
     log.warn('AUTH_ENABLED=false: every request is proxied without a key check');
-    return { auth: { mode: 'disabled', reason: 'AUTH_ENABLED=false', store: null }, usage: null };
+    return { auth: { mode: 'disabled', reason: 'AUTH_ENABLED=false', store: null }, usage: null, history: null };
   }
   const choice = await chooseKeySource(config, log);
   if (!choice.ok) {
@@ -72,21 +91,30 @@ async function resolveAuth(config: Config, log: Logger): Promise<{ auth: AuthSta
       { reason: choice.reason },
       '!!! AUTHENTICATION IS OFF: the gateway serves every request without a key (AUTH_FALLBACK=open). Configure a key source or set AUTH_FALLBACK=closed. !!!',
     );
-    return { auth: { mode: 'open', reason: choice.reason, store: null }, usage: null };
+    return { auth: { mode: 'open', reason: choice.reason, store: null }, usage: null, history: null };
   }
   const store = new KeyStore({
     source: choice.source,
     ttlSeconds: config.API_KEY_CACHE_DURATION,
     defaultRateLimit: config.RATE_LIMIT_DEFAULT,
     log,
+    now,
+    snapshot: stateDir ? new KeySnapshot(stateDir) : null,
+    snapshotMaxAgeMs: config.SNAPSHOT_MAX_AGE * 1000,
   });
-  return { auth: { mode: choice.source.kind === 'file' ? 'file' : 'google_sheets', reason: null, store }, usage: choice.usage };
+  return {
+    auth: { mode: choice.source.kind === 'file' ? 'file' : 'google_sheets', reason: null, store },
+    usage: choice.usage,
+    history: choice.history,
+  };
 }
 
 interface Limiters {
   requests: RateLimiter;
   tokens: TokenLimiter;
   status: () => LimiterStatus;
+  /** The Redis connection and its health, for the quota counts; null without REDIS_URL. */
+  redis: { client: Redis; health: RedisHealth } | null;
   close: () => Promise<void>;
 }
 
@@ -95,7 +123,7 @@ async function createLimiters(config: Config, log: Logger): Promise<Limiters> {
   const requests = new MemoryRateLimiter();
   const tokens = new MemoryTokenLimiter();
   if (!config.REDIS_URL) {
-    return { requests, tokens, status: () => ({ backend: 'memory' }), close: async () => undefined };
+    return { requests, tokens, status: () => ({ backend: 'memory' }), redis: null, close: async () => undefined };
   }
   // Loaded only with REDIS_URL, like the Google libraries: single replicas start faster.
   const [{ RedisHealth }, { connectRedis, FallbackRateLimiter, FallbackTokenLimiter, RedisRateLimiter, RedisTokenLimiter }] = await Promise.all([
@@ -108,6 +136,7 @@ async function createLimiters(config: Config, log: Logger): Promise<Limiters> {
     requests: new FallbackRateLimiter(health, new RedisRateLimiter(redis), requests),
     tokens: new FallbackTokenLimiter(health, new RedisTokenLimiter(redis), tokens),
     status: () => health.status(),
+    redis: { client: redis, health },
     close: async () => health.close(),
   };
 }
@@ -122,8 +151,10 @@ function listen(server: Server, port: number, host: string): Promise<void> {
   });
 }
 
-export async function startGateway(config: Config, log: Logger): Promise<Gateway> {
-  const { auth, usage: sink } = await resolveAuth(config, log);
+export async function startGateway(config: Config, log: Logger, opts: GatewayOptions = {}): Promise<Gateway> {
+  const now = opts.now ?? Date.now;
+  const stateDir = config.STATE_DIR ? new StateDir(config.STATE_DIR, log) : null;
+  const { auth, usage: sink, history } = await resolveAuth(config, log, stateDir, now);
   const upstream = new UpstreamProxy({
     url: config.UPSTREAM_URL,
     apiKey: config.UPSTREAM_API_KEY,
@@ -131,6 +162,9 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     maxBodyBytes: config.MAX_REQUEST_BODY_BYTES,
   });
   const limiters = await createLimiters(config, log);
+  const quotaSetup = auth.store
+    ? await setUpQuotas({ history, stateDir, redis: limiters.redis, reserveDefault: config.TOKEN_RESERVE_DEFAULT, log, now })
+    : null;
   const ledger = sink ? new UsageLedger() : null;
   const flusher = sink && ledger
     ? new UsageFlusher(ledger, sink, { intervalMs: config.USAGE_FLUSH_INTERVAL * 1000, instance: config.INSTANCE_ID, log })
@@ -165,12 +199,22 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     maxBodyBytes: config.MAX_REQUEST_BODY_BYTES,
     metrics,
     metricsOnPublicPort: config.METRICS_PORT === undefined,
+    quotas: quotaSetup?.quotas ?? null,
+    now,
     statusExtras: () => ({
       rate_limiter: limiters.status(),
       usage: flusher ? { pending_keys: flusher.pendingKeys, flush_failures: flusher.failures } : null,
     }),
   });
   const ready = auth.store ? auth.store.start() : Promise.resolve();
+  // Read the Usage record early, so the first request of a client with a quota need not wait for it.
+  void ready.then(() => {
+    const keys = auth.store?.keys();
+    if (!keys || !quotaSetup) return;
+    for (const record of keys.byHash.values()) {
+      if (hasQuota(record)) return quotaSetup.seeds.prefetch();
+    }
+  });
   flusher?.start();
 
   const server = createServer(
@@ -209,8 +253,10 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       clearTimeout(timer);
       // Requests cut at the grace limit still count their usage before the last flush.
       await inflight.idle(1_000);
+      await quotaSetup?.close();
       await flusher?.stop();
       auth.store?.stop();
+      await auth.store?.whenWritten();
       await limiters.close();
       metricsServer?.close();
       await upstream.close();

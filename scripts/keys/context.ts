@@ -3,11 +3,14 @@ import type { Config } from '../../server/config.ts';
 import { HeaderError } from '../../server/keys/rows.ts';
 import { viewRows, type KeyRowView } from '../../server/keytable/rows.ts';
 import { TableError, type KeyTable, type TableData } from '../../server/keytable/table.ts';
+import type { UsageHistory } from '../../server/usage/history.ts';
 
 /** What every command gets: the configuration, the key source, where to print, the clock. */
 export interface Context {
   config: Config;
   table: KeyTable;
+  /** The usage record (for quota use), opened only by the commands that read it. */
+  history?: () => Promise<UsageHistory>;
   /** One line (or block) of normal output, to stdout. */
   print(text?: string): void;
   now(): number;

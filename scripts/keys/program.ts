@@ -5,8 +5,8 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig } from '../../server/config.ts';
-import { checkExpires, InputError, parseGrace, parseKeyId, parseName, parseNewName, parseRateLimit, printable } from '../../server/keytable/input.ts';
-import { openKeyTable } from '../../server/keytable/open.ts';
+import { checkExpires, InputError, parseGrace, parseKeyId, parseName, parseNewName, parseQuota, parseQuotaPeriod, parseRateLimit, printable } from '../../server/keytable/input.ts';
+import { openKeyTable, openUsageHistory } from '../../server/keytable/open.ts';
 import { TableError } from '../../server/keytable/table.ts';
 import { addCommand } from './add.ts';
 import type { Context } from './context.ts';
@@ -38,6 +38,25 @@ function parsed<T>(flag: string, value: string | undefined, parse: (v: string) =
   }
 }
 
+type QuotaFlags = { tokenQuota?: string; requestQuota?: string; quotaPeriod?: string };
+
+/** The quota options of add and rotate, parsed. */
+function quotaOptions(o: QuotaFlags) {
+  return {
+    tokenQuota: parsed('--token-quota', o.tokenQuota, parseQuota),
+    requestQuota: parsed('--request-quota', o.requestQuota, parseQuota),
+    quotaPeriod: parsed('--quota-period', o.quotaPeriod, parseQuotaPeriod),
+  };
+}
+
+function withQuotaOptions(command: Command, inherit: boolean): Command {
+  const tail = inherit ? ' (default: the old row\'s)' : '';
+  return command
+    .option('--token-quota <n>', `prompt + completion tokens per quota period for the client, a positive whole number${tail}`)
+    .option('--request-quota <n>', `requests per quota period for the client${tail}`)
+    .option('--quota-period <p>', `day, week (from Monday) or month, in the sheet's time zone (file: KEYS_TIMEZONE)${inherit ? tail : '; default month'}`);
+}
+
 const SOURCE_HELP = `
 The key source is the gateway's, from the same environment variables: GOOGLE_SHEET_ID (with
 GOOGLE_CREDENTIALS_PATH, GOOGLE_SHEET_NAME, SHEETS_API_URL), else KEYS_FILE (with KEYS_TIMEZONE).
@@ -46,7 +65,7 @@ Exit codes: 0 done, 1 the key source failed or refused, 2 bad input.`;
 function build(io: Io): Command {
   const context = async (): Promise<Context> => {
     const config = loadConfig(io.env);
-    return { config, table: await openKeyTable(config), print: (text = '') => io.stdout(`${printable(text)}\n`), now: Date.now };
+    return { config, table: await openKeyTable(config), history: () => openUsageHistory(config), print: (text = '') => io.stdout(`${printable(text)}\n`), now: Date.now };
   };
   const program = new Command('npm run keys --')
     .description('Manage the gateway\'s API keys in its key source (Google Sheet or KEYS_FILE).')
@@ -60,16 +79,17 @@ function build(io: Io): Command {
     .addHelpText('after', '\nExample:\n  npm run keys -- init')
     .action(async () => initCommand(await context()));
 
-  program.command('add')
+  withQuotaOptions(program.command('add'), false)
     .description('add an active key for a client and print it once')
     .requiredOption('--name <name>', 'client name (sent back in X-Client-Name)')
     .option('--rate-limit <n>', 'requests per RATE_LIMIT_WINDOW, a positive whole number (default: RATE_LIMIT_DEFAULT)')
     .option('--expires <date>', 'YYYY-MM-DD (valid through that day) or "YYYY-MM-DD HH:MM[:SS][offset]"; without offset in the sheet\'s zone (file: KEYS_TIMEZONE)')
     .option('--hashed', 'store only the key\'s SHA-256 and a hint, never the key')
     .option('-q, --quiet', 'print only the key (for scripts)')
-    .addHelpText('after', '\nExamples:\n  npm run keys -- add --name "Acme" --rate-limit 120 --expires 2026-12-31\n  KEY=$(npm run -s keys -- add --name ci-bot --hashed --quiet)')
-    .action(async (o: { name: string; rateLimit?: string; expires?: string; hashed?: boolean; quiet?: boolean }) => {
+    .addHelpText('after', '\nExamples:\n  npm run keys -- add --name "Acme" --rate-limit 120 --expires 2026-12-31\n  npm run keys -- add --name "Acme" --token-quota 20000000 --quota-period month\n  KEY=$(npm run -s keys -- add --name ci-bot --hashed --quiet)')
+    .action(async (o: { name: string; rateLimit?: string; expires?: string; hashed?: boolean; quiet?: boolean } & QuotaFlags) => {
       const opts = {
+        ...quotaOptions(o),
         name: parsed('--name', o.name, parseNewName)!,
         rateLimit: parsed('--rate-limit', o.rateLimit, parseRateLimit),
         expires: parsed('--expires', o.expires, checkExpires),
@@ -80,7 +100,7 @@ function build(io: Io): Command {
     });
 
   program.command('list')
-    .description('list keys (masked) with client, status (active/expired/inactive/rejected), limit and expiry')
+    .description('list keys (masked) with client, status (active/expired/inactive/rejected), limit, expiry and quota use this period (from the usage rows)')
     .option('--json', 'print JSON for machines')
     .option('--name <name>', 'only the keys of this client')
     .addHelpText('after', '\nExamples:\n  npm run keys -- list\n  npm run -s keys -- list --json | jq \'.keys[] | select(.status == "active")\'')
@@ -98,7 +118,7 @@ function build(io: Io): Command {
       await revokeCommand(await context(), sel);
     });
 
-  program.command('rotate')
+  withQuotaOptions(program.command('rotate'), true)
     .description('add a new key for the client (same limits and expiry); the old key expires after the grace period')
     .option('--name <name>', 'the client whose single active key to rotate')
     .option('--key-id <id>', 'the key to rotate (when the client has several)')
@@ -106,8 +126,9 @@ function build(io: Io): Command {
     .option('--hashed', 'store the new key only as SHA-256 and hint (kept anyway when the old row is hashed)')
     .option('-q, --quiet', 'print only the new key (for scripts)')
     .addHelpText('after', '\nExamples:\n  npm run keys -- rotate --name "Acme" --grace 48h\n  npm run keys -- rotate --key-id 89f3293d1e29c4ca --grace 90m --hashed')
-    .action(async (o: { name?: string; keyId?: string; grace: string; hashed?: boolean; quiet?: boolean }) => {
+    .action(async (o: { name?: string; keyId?: string; grace: string; hashed?: boolean; quiet?: boolean } & QuotaFlags) => {
       const opts = {
+        ...quotaOptions(o),
         ...checkSelector({ name: parsed('--name', o.name, parseName), keyId: parsed('--key-id', o.keyId, parseKeyId) }, 'rotate'),
         graceMs: parsed('--grace', o.grace, parseGrace)!,
         hashed: o.hashed === true,

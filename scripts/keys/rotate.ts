@@ -14,10 +14,23 @@ export interface RotateOptions extends Selector {
   graceMs: number;
   hashed: boolean;
   quiet: boolean;
+  /** New quota values for the new key's row; unset: copied from the old row. */
+  tokenQuota?: number;
+  requestQuota?: number;
+  quotaPeriod?: 'day' | 'week' | 'month';
 }
 
 /** Policy cells the new key inherits from the old row, as they are. */
-const COPIED = ['rate_limit', 'allowed_models', 'tpm_limit'] as const;
+const COPIED = ['rate_limit', 'allowed_models', 'tpm_limit', 'token_quota', 'request_quota', 'quota_period'] as const;
+
+/** The quota options given, as cells that replace the copied ones. */
+function quotaOverrides(opts: RotateOptions): Record<string, CellInput> {
+  const out: Record<string, CellInput> = {};
+  if (opts.tokenQuota !== undefined) out.token_quota = opts.tokenQuota;
+  if (opts.requestQuota !== undefined) out.request_quota = opts.requestQuota;
+  if (opts.quotaPeriod !== undefined) out.quota_period = opts.quotaPeriod;
+  return out;
+}
 
 function copiedCells(data: TableData, row: number): Record<string, CellInput> {
   const names = headerNames(data.values);
@@ -66,6 +79,7 @@ export async function rotateCommand(ctx: Context, opts: RotateOptions): Promise<
   const result = await ctx.table.apply(data, {
     appends: [{
       ...copiedCells(data, old.row),
+      ...quotaOverrides(opts),
       ...keyCells(key, hashed),
       client_name: old.clientName,
       created_at: { instant: ceilToSecond(now) },
@@ -84,6 +98,9 @@ export async function rotateCommand(ctx: Context, opts: RotateOptions): Promise<
   ctx.print(showKey(key, hashed));
   const until = `${formatInstant(oldEnds, zone)} (${zone})`;
   ctx.print(`The old key ${describeKey(old)} keeps working until ${until}${keepsOwnExpiry ? ', its own expiry' : ''}; then it is expired.`);
+  if (old.tokenQuota !== null || old.requestQuota !== null || opts.tokenQuota !== undefined || opts.requestQuota !== undefined) {
+    ctx.print('The quota belongs to the client: both keys share the count of this period, the new key starts with nothing fresh.');
+  }
   ctx.print(`\n${reloadNotice(ctx.config)}`);
   if (opts.graceMs < ctx.config.API_KEY_CACHE_DURATION * 1000) {
     ctx.print('Note: the grace period is shorter than API_KEY_CACHE_DURATION: reload the gateway now, or the old key may expire before the gateway knows the new one.');

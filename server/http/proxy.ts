@@ -95,6 +95,7 @@ export function proxy(deps: ProxyDeps) {
     const spent = (usageTap as JsonUsageTap | SseUsageTap | null)?.usage;
     const prompt = spent?.prompt_tokens ?? 0;
     const completion = spent?.completion_tokens ?? 0;
+    state.spent = { prompt_tokens: prompt, completion_tokens: completion };
     deps.usage?.add(key, { requests: 1, prompt_tokens: prompt, completion_tokens: completion });
     if (key.tpmLimit !== null && prompt + completion > 0) {
       await deps.tokens.record(key.keyId, prompt + completion, deps.windowMs).catch(() => undefined);

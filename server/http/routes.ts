@@ -39,6 +39,8 @@ export function gatewayRoutes(deps: RouteDeps): Router {
       cache_ttl_seconds: deps.cacheTtlSeconds,
       stale: store?.stale ?? false,
       last_error: store?.lastError ?? null,
+      // Set while the gateway serves its STATE_DIR key-set snapshot (the source was unreachable at start).
+      snapshot_at: store?.snapshotAt ?? null,
       ...deps.statusExtras?.(),
     };
   });

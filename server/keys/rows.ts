@@ -1,6 +1,6 @@
 import { parseExpiry } from './dates.ts';
 import { keyIdFromHash, sha256Hex } from './keyid.ts';
-import type { KeyRecord, KeySet, RejectedRow } from './types.ts';
+import type { KeyRecord, KeySet, QuotaPeriod, RejectedRow } from './types.ts';
 
 /** Keys shorter than this are rejected: too easy to guess. */
 export const MIN_KEY_LENGTH = 16;
@@ -10,7 +10,7 @@ export const MAX_CLIENT_NAME_LENGTH = 200;
 const PRINTABLE_ASCII = /^[\x21-\x7e]+$/;
 
 export const KEY_COLUMNS = ['api_key', 'client_name', 'created_at', 'expires_at', 'is_active', 'rate_limit'] as const;
-export const POLICY_COLUMNS = ['api_key_sha256', 'allowed_models', 'tpm_limit'] as const;
+export const POLICY_COLUMNS = ['api_key_sha256', 'allowed_models', 'tpm_limit', 'token_quota', 'request_quota', 'quota_period'] as const;
 const KNOWN = new Set<string>([...KEY_COLUMNS, ...POLICY_COLUMNS]);
 
 export class HeaderError extends Error {}
@@ -71,6 +71,21 @@ function parsePositiveInt(value: unknown): number | null {
   return Number.isSafeInteger(n) && n > 0 ? n : null;
 }
 
+/** Blank: null (no limit); a positive whole number; anything else: undefined (the row is rejected). */
+function parseOptionalLimit(value: unknown): number | null | undefined {
+  if (isBlank(value)) return null;
+  return parsePositiveInt(value) ?? undefined;
+}
+
+const QUOTA_PERIODS = new Set<string>(['day', 'week', 'month']);
+
+/** Blank: month; day, week or month in any case; anything else: null (the row is rejected). */
+function parseQuotaPeriod(value: unknown): QuotaPeriod | null {
+  if (isBlank(value)) return 'month';
+  const word = typeof value === 'string' ? value.trim().toLowerCase() : '';
+  return QUOTA_PERIODS.has(word) ? (word as QuotaPeriod) : null;
+}
+
 function text(value: unknown): string {
   return isBlank(value) ? '' : String(value).trim();
 }
@@ -114,6 +129,13 @@ function parseRow(cells: unknown[], row: number, cols: Columns, opts: ParseOptio
     if (tpmLimit === null) return { ok: false, reason: 'tpm_limit is not a positive integer' };
   }
 
+  const tokenQuota = parseOptionalLimit(cell('token_quota'));
+  if (tokenQuota === undefined) return { ok: false, reason: 'token_quota is not a positive integer' };
+  const requestQuota = parseOptionalLimit(cell('request_quota'));
+  if (requestQuota === undefined) return { ok: false, reason: 'request_quota is not a positive integer' };
+  const quotaPeriod = parseQuotaPeriod(cell('quota_period'));
+  if (quotaPeriod === null) return { ok: false, reason: 'quota_period is not day, week or month' };
+
   let allowedModels: Set<string> | null = null;
   const rawModels = text(cell('allowed_models'));
   if (rawModels) {
@@ -133,6 +155,9 @@ function parseRow(cells: unknown[], row: number, cols: Columns, opts: ParseOptio
       rateLimit,
       tpmLimit,
       allowedModels,
+      tokenQuota,
+      requestQuota,
+      quotaPeriod,
       row,
     },
   };
@@ -157,6 +182,9 @@ export function sameRecord(a: KeyRecord, b: KeyRecord): boolean {
     a.isActive === b.isActive &&
     a.rateLimit === b.rateLimit &&
     a.tpmLimit === b.tpmLimit &&
+    a.tokenQuota === b.tokenQuota &&
+    a.requestQuota === b.requestQuota &&
+    a.quotaPeriod === b.quotaPeriod &&
     a.row === b.row &&
     sameModels(a.allowedModels, b.allowedModels)
   );
@@ -186,6 +214,9 @@ function keep(c: KeyRecord): KeyRecord {
     rateLimit: c.rateLimit,
     tpmLimit: c.tpmLimit,
     allowedModels: c.allowedModels,
+    tokenQuota: c.tokenQuota,
+    requestQuota: c.requestQuota,
+    quotaPeriod: c.quotaPeriod,
     row: c.row,
   };
 }
@@ -399,6 +430,6 @@ export function parseKeyRows(values: unknown[][], opts: ParseOptions, previous: 
   return runSteps(parseKeyRowsInSteps(values, opts, Infinity, previous));
 }
 
-export function toKeySet(result: ParseResult, loadedAt: number): KeySet {
-  return { byHash: result.byHash, rejected: result.rejected, loadedAt };
+export function toKeySet(result: ParseResult, loadedAt: number, timeZone = 'UTC'): KeySet {
+  return { byHash: result.byHash, rejected: result.rejected, loadedAt, timeZone };
 }

@@ -24,6 +24,11 @@ export class SourceError extends Error {
   ) {
     super(message);
   }
+
+  /** The source never answered: only then may a gateway start on its last key-set snapshot. */
+  get unreachable(): boolean {
+    return !this.reachable;
+  }
 }
 
 /** Reads the keys tab and the spreadsheet's time zone through the Sheets API. */

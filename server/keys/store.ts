@@ -2,6 +2,7 @@ import NodeCache from 'node-cache';
 import type { Logger } from 'pino';
 import { SourceError } from './sheets-source.ts';
 import { HeaderError, KeyRowParser, parseKeyRowsInSteps, ROWS_PER_STEP, toKeySet, type ParseResult } from './rows.ts';
+import { SnapshotWriter, type KeySnapshot } from './snapshot.ts';
 import type { KeyRecord, KeySet, KeySource } from './types.ts';
 
 export const DEFAULT_CACHE_TTL_SECONDS = 300;
@@ -19,6 +20,10 @@ export interface KeyStoreOptions {
   now?: () => number;
   retryInitialMs?: number;
   retryMaxMs?: number;
+  /** The last good key set in STATE_DIR: written after each load that changed it, served at a start while the source is unreachable. */
+  snapshot?: KeySnapshot | null;
+  /** A snapshot older than this (ms) is not served. */
+  snapshotMaxAgeMs?: number;
 }
 
 export interface KeyStoreStatus {
@@ -29,6 +34,8 @@ export interface KeyStoreStatus {
   lastError: string | null;
   loads: number;
   failures: number;
+  /** When the snapshot being served was loaded from the source; null when not serving one. */
+  snapshotAt: string | null;
 }
 
 /**
@@ -38,17 +45,18 @@ export interface KeyStoreStatus {
  * steps of ROWS_PER_STEP rows, letting requests run between them. The previous index belongs to
  * the store, so a small change is patched into it (in one synchronous step) rather than copied.
  */
-async function loadAndParse(source: KeySource, defaultRateLimit: number, previous: ReadonlyMap<string, KeyRecord> | null): Promise<ParseResult> {
+async function loadAndParse(source: KeySource, defaultRateLimit: number, previous: ReadonlyMap<string, KeyRecord> | null): Promise<{ parsed: ParseResult; timeZone: string }> {
   if (source.openRows) {
     const stream = await source.openRows();
     const parser = new KeyRowParser({ timeZone: stream.timeZone, defaultRateLimit }, previous, true);
     await stream.forEachBatch((rows) => {
       for (const row of rows) parser.push(row);
     });
-    return runWithoutStalling(parser.finishInSteps());
+    return { parsed: await runWithoutStalling(parser.finishInSteps()), timeZone: stream.timeZone };
   }
   const table = await source.load();
-  return runWithoutStalling(parseKeyRowsInSteps(table.values, { timeZone: table.timeZone, defaultRateLimit }, ROWS_PER_STEP, previous, true));
+  const parsed = await runWithoutStalling(parseKeyRowsInSteps(table.values, { timeZone: table.timeZone, defaultRateLimit }, ROWS_PER_STEP, previous, true));
+  return { parsed, timeZone: table.timeZone };
 }
 
 /** Runs a stepped parse, letting requests run between its steps. */
@@ -78,11 +86,16 @@ export class KeyStore {
   private loads = 0;
   private failures = 0;
   private stopped = false;
+  /** Set while serving the STATE_DIR snapshot (no load has succeeded since start). */
+  private snapshotAt: number | null = null;
+  private snapshotTried = false;
+  private readonly snapshotWriter: SnapshotWriter | null;
   private readonly listeners: Array<(ok: boolean) => void> = [];
 
   constructor(private readonly opts: KeyStoreOptions) {
     this.log = opts.log;
     this.now = opts.now ?? Date.now;
+    this.snapshotWriter = opts.snapshot ? new SnapshotWriter(opts.snapshot, opts.log) : null;
     this.cache = new NodeCache({
       stdTTL: opts.ttlSeconds,
       checkperiod: CACHE_CHECK_PERIOD_SECONDS,
@@ -140,12 +153,14 @@ export class KeyStore {
       lastError: this.lastError,
       loads: this.loads,
       failures: this.failures,
+      snapshotAt: this.snapshotAt === null ? null : new Date(this.snapshotAt).toISOString(),
     };
   }
 
   stop(): void {
     this.stopped = true;
     this.clearRetry();
+    this.snapshotWriter?.stop();
     this.cache.close();
   }
 
@@ -158,9 +173,14 @@ export class KeyStore {
     const started = this.now();
     this.loads += 1;
     try {
-      const parsed = await loadAndParse(this.opts.source, this.opts.defaultRateLimit, this.current?.byHash ?? null);
-      const keys = toKeySet(parsed, this.now());
+      // A snapshot's index is not the source's: parse afresh rather than patch it.
+      const previous = this.snapshotAt === null ? (this.current?.byHash ?? null) : null;
+      const { parsed, timeZone } = await loadAndParse(this.opts.source, this.opts.defaultRateLimit, previous);
+      const keys = toKeySet(parsed, this.now(), timeZone);
       for (const r of parsed.rejected) this.log.warn({ row: r.row, reason: r.reason }, 'key row rejected');
+      if (this.snapshotAt !== null) this.log.info('key source reachable again: the snapshot is no longer served');
+      this.snapshotAt = null;
+      this.snapshotWriter?.offer(keys, parsed.reused);
       this.current = keys;
       this.lastError = null;
       this.consecutiveFailures = 0;
@@ -176,6 +196,7 @@ export class KeyStore {
       this.consecutiveFailures += 1;
       this.lastError = publicReasonOf(err);
       const detail = err instanceof HeaderError ? `bad header: ${err.message}` : (err as Error).message;
+      await this.fallBackOnSnapshot(err);
       const delay = this.retryDelay();
       this.log.error(
         { source: this.opts.source.description, error: detail, stale: this.current !== null, retry_in_ms: delay },
@@ -185,6 +206,43 @@ export class KeyStore {
       for (const listener of this.listeners) listener(false);
       throw err;
     }
+  }
+
+  /** Settles once snapshot writes under way (stop() starts the last one) are done. */
+  whenWritten(): Promise<void> {
+    return this.snapshotWriter?.written() ?? Promise.resolve();
+  }
+
+  /**
+   * Before any load succeeded: a source that cannot be reached lets the gateway serve its last
+   * snapshot (when young enough); a source that answers with a refusal (not shared, no such
+   * sheet, a bad header) is authoritative, and a snapshot already served is dropped.
+   */
+  private async fallBackOnSnapshot(err: unknown): Promise<void> {
+    const snapshot = this.opts.snapshot;
+    if (!snapshot) return;
+    const unreachable = err instanceof SourceError && err.unreachable;
+    if (!unreachable) {
+      if (this.snapshotAt !== null) {
+        this.log.error('the key source answers with a refusal: the snapshot is no longer served');
+        this.current = null;
+        this.snapshotAt = null;
+      }
+      return;
+    }
+    if (this.current !== null || this.snapshotTried) return;
+    this.snapshotTried = true;
+    const keys = await snapshot.load();
+    if (!keys) return;
+    const ageMs = this.now() - keys.loadedAt;
+    const maxAgeMs = this.opts.snapshotMaxAgeMs ?? Infinity;
+    if (ageMs > maxAgeMs) {
+      this.log.warn({ age_seconds: Math.round(ageMs / 1000), max_age_seconds: Math.round(maxAgeMs / 1000) }, 'key-set snapshot is older than SNAPSHOT_MAX_AGE: not served');
+      return;
+    }
+    this.current = keys;
+    this.snapshotAt = keys.loadedAt;
+    this.log.warn({ keys_loaded: keys.byHash.size, snapshot_at: new Date(keys.loadedAt).toISOString() }, 'key source unreachable at start: serving the key-set snapshot from STATE_DIR (stale)');
   }
 
   private retryDelay(): number {

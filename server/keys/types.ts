@@ -14,9 +14,17 @@ export interface KeyRecord {
   tpmLimit: number | null;
   /** Models this key may name; null means any. */
   allowedModels: ReadonlySet<string> | null;
+  /** Prompt + completion tokens per quota period for the key's client; null means none. */
+  tokenQuota: number | null;
+  /** Requests per quota period for the key's client; null means none. */
+  requestQuota: number | null;
+  /** Calendar period of the quotas, in the key source's time zone. */
+  quotaPeriod: QuotaPeriod;
   /** 1-based row in the sheet (or line in the file), for messages. */
   row: number;
 }
+
+export type QuotaPeriod = 'day' | 'week' | 'month';
 
 export interface RejectedRow {
   row: number;
@@ -27,6 +35,8 @@ export interface KeySet {
   byHash: ReadonlyMap<string, KeyRecord>;
   rejected: readonly RejectedRow[];
   loadedAt: number;
+  /** Zone of the key source (the spreadsheet's, or KEYS_TIMEZONE): quota periods are its calendar days. */
+  timeZone: string;
 }
 
 /** What a key source hands back: raw cells (first row the header) and the zone of offset-less dates. */

@@ -40,6 +40,21 @@ export function parseRateLimit(value: string): number {
   return n;
 }
 
+/** `--token-quota`, `--request-quota`: a positive whole number, as the gateway requires in the column. */
+export function parseQuota(value: string): number {
+  const text = value.trim();
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n <= 0) throw new InputError('a quota must be a positive whole number per period');
+  return n;
+}
+
+/** `--quota-period`: day, week (from Monday) or month, in the key source's time zone. */
+export function parseQuotaPeriod(value: string): 'day' | 'week' | 'month' {
+  const word = value.trim().toLowerCase();
+  if (word !== 'day' && word !== 'week' && word !== 'month') throw new InputError('the quota period must be day, week or month');
+  return word;
+}
+
 const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}/;
 

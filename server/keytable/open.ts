@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import type { Config } from '../config.ts';
 import { usageFileFor } from '../usage/columns.ts';
+import { FileUsageHistory, type UsageHistory } from '../usage/history.ts';
 import { FileKeyTable } from './file-table.ts';
 import { TableError, type KeyTable } from './table.ts';
 
@@ -22,5 +23,22 @@ export async function openKeyTable(config: Config): Promise<KeyTable> {
     const path = resolve(config.KEYS_FILE);
     return new FileKeyTable(path, usageFileFor(path), config.KEYS_TIMEZONE);
   }
+  throw new TableError('no key source configured: set GOOGLE_SHEET_ID (Google Sheets) or KEYS_FILE (a local CSV), as for the gateway');
+}
+
+/** The usage record the gateway seeds quota counts from (the Usage tabs, or the usage file), read the same way. */
+export async function openUsageHistory(config: Config): Promise<UsageHistory> {
+  if (config.GOOGLE_SHEET_ID) {
+    const [{ resolveGoogleCredentials }, { createSheetsApi }, { SheetsUsageHistory }, { default: pino }] = await Promise.all([
+      import('../google/auth.ts'),
+      import('../google/sheets.ts'),
+      import('../usage/history.ts'),
+      import('pino'),
+    ]);
+    const creds = await resolveGoogleCredentials(config.GOOGLE_CREDENTIALS_PATH);
+    if (!creds.ok) throw new TableError(`Google credentials missing: ${creds.reason}`);
+    return new SheetsUsageHistory(createSheetsApi(creds.auth, config.SHEETS_API_URL), config.GOOGLE_SHEET_ID, config.USAGE_SHEET_NAME, pino({ level: 'silent' }));
+  }
+  if (config.KEYS_FILE) return new FileUsageHistory(usageFileFor(resolve(config.KEYS_FILE)), config.KEYS_TIMEZONE);
   throw new TableError('no key source configured: set GOOGLE_SHEET_ID (Google Sheets) or KEYS_FILE (a local CSV), as for the gateway');
 }

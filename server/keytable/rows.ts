@@ -36,6 +36,10 @@ export interface KeyRowView {
   expiresOnDay: boolean;
   /** expires_at as a value to write elsewhere (rotate copies it); '' for never. */
   expiry: CellInput;
+  /** The client's quotas as the gateway reads them (null: none, or the row is rejected). */
+  tokenQuota: number | null;
+  requestQuota: number | null;
+  quotaPeriod: 'day' | 'week' | 'month';
 }
 
 function text(value: unknown): string {
@@ -102,6 +106,9 @@ export function viewRows(data: TableData, opts: { now: number; defaultRateLimit:
       expiresAt,
       expiresOnDay: expiresAt !== null && isDayValue(expiryCell),
       expiry: expiryInput(expiryCell, expiresAt, timeZone),
+      tokenQuota: record && !reason ? record.tokenQuota : null,
+      requestQuota: record && !reason ? record.requestQuota : null,
+      quotaPeriod: record?.quotaPeriod ?? 'month',
     });
   });
   return views;

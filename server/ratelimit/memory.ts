@@ -72,6 +72,15 @@ export class MemoryRateLimiter implements RateLimiter {
     return this.checkSync(id, limit, windowMs);
   }
 
+  async peek(id: string, limit: number, windowMs: number): Promise<RateLimitDecision> {
+    const now = this.now();
+    const q = this.windows.get(id);
+    q?.dropThrough(now - windowMs);
+    const used = q?.size ?? 0;
+    const resetMs = q && q.size > 0 ? q.oldest() + windowMs - now : 0;
+    return { allowed: used < limit, limit, remaining: Math.max(0, limit - used), resetMs };
+  }
+
   /** Keys tracked right now (for tests of the memory bound). */
   get trackedKeys(): number {
     return this.windows.size;

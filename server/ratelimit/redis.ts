@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { withFallback, type RedisHealth } from './health.ts';
 import type { MemoryRateLimiter } from './memory.ts';
-import { SLIDING_WINDOW_LUA, TOKEN_CHECK_LUA, TOKEN_RECORD_LUA } from './script.ts';
+import { REQUEST_PEEK_LUA, SLIDING_WINDOW_LUA, TOKEN_CHECK_LUA, TOKEN_RECORD_LUA } from './script.ts';
 import type { MemoryTokenLimiter } from './tokens-memory.ts';
 import type { RateLimitDecision, RateLimiter, TokenLimiter } from './types.ts';
 
@@ -15,6 +15,7 @@ interface RedisWithScripts extends Redis {
   cgSlidingWindow(...numberOfKeysKeysAndArgs: Array<string | number>): Promise<number[]>;
   cgTokenCheck(set: string, sum: string, windowMs: number, limit: number): Promise<Reply>;
   cgTokenRecord(set: string, sum: string, windowMs: number, member: string, tokens: number): Promise<number>;
+  cgRequestPeek(key: string, windowMs: number): Promise<[number, number]>;
 }
 
 /**
@@ -36,6 +37,7 @@ export function connectRedis(url: string): Redis {
   redis.defineCommand('cgSlidingWindow', { lua: SLIDING_WINDOW_LUA });
   redis.defineCommand('cgTokenCheck', { numberOfKeys: 2, lua: TOKEN_CHECK_LUA });
   redis.defineCommand('cgTokenRecord', { numberOfKeys: 2, lua: TOKEN_RECORD_LUA });
+  redis.defineCommand('cgRequestPeek', { numberOfKeys: 1, lua: REQUEST_PEEK_LUA });
   return redis;
 }
 
@@ -113,6 +115,11 @@ export class RedisRateLimiter implements RateLimiter {
     );
   }
 
+  async peek(id: string, limit: number, windowMs: number): Promise<RateLimitDecision> {
+    const [used, resetMs] = await (this.redis as RedisWithScripts).cgRequestPeek(`${REQUEST_WINDOW_PREFIX}${id}`, windowMs);
+    return { allowed: used < limit, limit, remaining: Math.max(0, limit - used), resetMs };
+  }
+
   async close(): Promise<void> {}
 }
 
@@ -130,6 +137,11 @@ export class RedisTokenLimiter implements TokenLimiter {
     const [set, sum] = this.keys(id);
     const [admitted, remaining, reset] = await (this.redis as RedisWithScripts).cgTokenCheck(set, sum, windowMs, limit);
     return { allowed: admitted === 1, limit, remaining, resetMs: reset };
+  }
+
+  /** The check script records nothing (it only forgets what left the window): it is its own peek. */
+  peek(id: string, limit: number, windowMs: number): Promise<RateLimitDecision> {
+    return this.check(id, limit, windowMs);
   }
 
   async record(id: string, tokens: number, windowMs: number): Promise<void> {
@@ -153,6 +165,10 @@ export class FallbackRateLimiter implements RateLimiter {
     return withFallback<RateLimiter, RateLimitDecision>(this.health, this.shared, this.local, (l) => l.check(id, limit, windowMs));
   }
 
+  peek(id: string, limit: number, windowMs: number): Promise<RateLimitDecision> {
+    return withFallback<RateLimiter, RateLimitDecision>(this.health, this.shared, this.local, (l) => l.peek(id, limit, windowMs));
+  }
+
   async close(): Promise<void> {
     await this.local.close();
   }
@@ -167,6 +183,10 @@ export class FallbackTokenLimiter implements TokenLimiter {
 
   check(id: string, limit: number, windowMs: number): Promise<RateLimitDecision> {
     return withFallback<TokenLimiter, RateLimitDecision>(this.health, this.shared, this.local, (l) => l.check(id, limit, windowMs));
+  }
+
+  peek(id: string, limit: number, windowMs: number): Promise<RateLimitDecision> {
+    return withFallback<TokenLimiter, RateLimitDecision>(this.health, this.shared, this.local, (l) => l.peek(id, limit, windowMs));
   }
 
   record(id: string, tokens: number, windowMs: number): Promise<void> {

@@ -55,6 +55,31 @@ return out
 
 export const SLIDING_WINDOW_SHA = createHash('sha1').update(SLIDING_WINDOW_LUA).digest('hex');
 
+/** A look at a request window that changes nothing (`GET /auth/key`): a key asking about itself uses no slot. */
+export const REQUEST_PEEK_LUA = `
+-- KEYS[1]  a request window (see SLIDING_WINDOW_LUA): admission times in ms, oldest first
+-- ARGV[1]  window length in ms
+-- Returns {requests admitted in the window, ms until the oldest of them leaves it (0: none)}.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[1])
+local count = 0
+local oldest = nil
+-- At most limit entries: the admission script admits no more per window.
+for _, v in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  local at = tonumber(v)
+  if at > now - window then
+    count = count + 1
+    if not oldest then oldest = at end
+  end
+end
+local reset = 0
+if oldest then reset = oldest + window - now end
+return {count, reset}
+`;
+
+export const REQUEST_PEEK_SHA = createHash('sha1').update(REQUEST_PEEK_LUA).digest('hex');
+
 /**
  * Token window, check half: may this key spend more tokens now? Read-only but for pruning.
  * Entries are sorted-set members "<nonce>:<tokens>" scored by time; a companion counter holds

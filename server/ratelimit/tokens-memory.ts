@@ -66,6 +66,11 @@ export class MemoryTokenLimiter implements TokenLimiter {
     return this.checkSync(id, limit, windowMs);
   }
 
+  /** The check records nothing: it is its own peek. */
+  async peek(id: string, limit: number, windowMs: number): Promise<RateLimitDecision> {
+    return this.checkSync(id, limit, windowMs);
+  }
+
   recordSync(id: string, tokens: number): void {
     if (tokens <= 0) return;
     let w = this.windows.get(id);

@@ -14,6 +14,8 @@ export interface RateLimitDecision {
  */
 export interface RateLimiter {
   check(id: string, limit: number, windowMs: number): Promise<RateLimitDecision>;
+  /** The window as it stands, recording nothing (`GET /auth/key`); `allowed`: whether a request would be. */
+  peek(id: string, limit: number, windowMs: number): Promise<RateLimitDecision>;
   close(): Promise<void>;
 }
 
@@ -24,6 +26,8 @@ export interface RateLimiter {
 export interface TokenLimiter {
   check(id: string, limit: number, windowMs: number): Promise<RateLimitDecision>;
   record(id: string, tokens: number, windowMs: number): Promise<void>;
+  /** The window as it stands, recording nothing (`GET /auth/key`). */
+  peek(id: string, limit: number, windowMs: number): Promise<RateLimitDecision>;
   close(): Promise<void>;
 }
 

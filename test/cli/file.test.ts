@@ -125,10 +125,10 @@ describe('list', () => {
     const table = await runKeys(['list'], env);
     expect(table).toMatchObject({ code: 0, stderr: '' });
     const lines = table.stdout.split('\n');
-    expect(lines[0]).toMatch(/^ROW\s+KEY ID\s+KEY\s+CLIENT\s+STATUS\s+LIMIT\s+EXPIRES \(UTC\)$/);
-    expect(lines[1]).toMatch(new RegExp(`^2\\s+${keyId(ACTIVE)}\\s+sk-convergence-…0001\\s+Acme\\s+active\\s+100\\s+never$`));
-    expect(lines[2]).toMatch(/^3\s+[0-9a-f]{16}\s+sk-convergence-…0002\s+Old Co\s+expired\s+60 \(default\)\s+2020-01-01$/);
-    expect(lines[3]).toMatch(/^4\s+[0-9a-f]{16}\s+sk-convergence-…0003\s+Gone Inc\s+inactive\s+60 \(default\)\s+never$/);
+    expect(lines[0]).toMatch(/^ROW\s+KEY ID\s+KEY\s+CLIENT\s+STATUS\s+LIMIT\s+EXPIRES \(UTC\)\s+QUOTA USE \(usage rows\)$/);
+    expect(lines[1]).toMatch(new RegExp(`^2\\s+${keyId(ACTIVE)}\\s+sk-convergence-…0001\\s+Acme\\s+active\\s+100\\s+never\\s+-$`));
+    expect(lines[2]).toMatch(/^3\s+[0-9a-f]{16}\s+sk-convergence-…0002\s+Old Co\s+expired\s+60 \(default\)\s+2020-01-01\s+-$/);
+    expect(lines[3]).toMatch(/^4\s+[0-9a-f]{16}\s+sk-convergence-…0003\s+Gone Inc\s+inactive\s+60 \(default\)\s+never\s+-$/);
     expect(table.stdout).toContain('3 keys: 1 active, 1 expired, 1 inactive');
 
     const json = await inProcess(['list', '--json'], env);
@@ -136,7 +136,7 @@ describe('list', () => {
     const parsed = JSON.parse(json.stdout) as { time_zone: string; keys: Array<Record<string, unknown>> };
     expect(parsed.time_zone).toBe('UTC');
     expect(parsed.keys).toEqual([
-      { row: 2, key_id: keyId(ACTIVE), key: 'sk-convergence-…0001', hashed: false, client_name: 'Acme', status: 'active', reason: null, rate_limit: 100, rate_limit_default: false, expires_at: null },
+      { row: 2, key_id: keyId(ACTIVE), key: 'sk-convergence-…0001', hashed: false, client_name: 'Acme', status: 'active', reason: null, rate_limit: 100, rate_limit_default: false, expires_at: null, quota: null },
       expect.objectContaining({ row: 3, client_name: 'Old Co', status: 'expired', expires_at: '2020-01-02T00:00:00.000Z', rate_limit_default: true }),
       expect.objectContaining({ row: 4, client_name: 'Gone Inc', status: 'inactive' }),
     ]);

@@ -115,6 +115,36 @@ describe('parseKeyRows', () => {
     expect(records[1]!.keyHash).toBe(hashOfB);
     expect(rejected.map((r) => r.row)).toEqual([4, 5, 6]);
   });
+
+  it('reads quota columns: blank is none (period month), else positive integers and day/week/month', () => {
+    const header = [...HEADER, 'Token_Quota', 'request_quota', 'QUOTA_PERIOD'];
+    const { records, rejected } = parseKeyRows(
+      [
+        header,
+        [KEY_A, 'a', '', '', true, '', 1000, '', ''],
+        [KEY_B, 'b', '', '', true, '', '', ' 20 ', ' Week '],
+        [KEY_A + 'c', 'c', '', '', true, '', '', '', 'DAY'],
+        [KEY_A + 'd', 'd', '', '', true, '', 0, '', ''],
+        [KEY_A + 'e', 'e', '', '', true, '', '1e3', '', ''],
+        [KEY_A + 'f', 'f', '', '', true, '', '', -5, ''],
+        [KEY_A + 'g', 'g', '', '', true, '', '', '', 'year'],
+        [KEY_A + 'h', 'h', '', '', true, '', 12.5, '', ''],
+      ],
+      opts,
+    );
+    expect(records.map((r) => [r.clientName, r.tokenQuota, r.requestQuota, r.quotaPeriod])).toEqual([
+      ['a', 1000, null, 'month'],
+      ['b', null, 20, 'week'],
+      ['c', null, null, 'day'],
+    ]);
+    expect(rejected.map((r) => [r.row, r.reason])).toEqual([
+      [5, 'token_quota is not a positive integer'],
+      [6, 'token_quota is not a positive integer'],
+      [7, 'request_quota is not a positive integer'],
+      [8, 'quota_period is not day, week or month'],
+      [9, 'token_quota is not a positive integer'],
+    ]);
+  });
 });
 
 describe('input hygiene', () => {

@@ -27,6 +27,12 @@ export interface StackOptions {
   vllm?: FakeVllmOptions;
   /** Skip waiting for the first key load. */
   noWait?: boolean;
+  /** The gateway's clock (moved by tests, never slept). */
+  now?: () => number;
+  /** A fake Sheets API already running (a second replica, a restart): used as it is, and left running. */
+  sheets?: FakeSheets;
+  /** STATE_DIR (default: a folder in the test's temp folder, removed at close). */
+  stateDir?: string;
 }
 
 export interface Stack {
@@ -44,11 +50,14 @@ export interface Stack {
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), 'cg-test-'));
   const sa = serviceAccount();
-  const sheets = new FakeSheets();
-  await sheets.start();
-  sheets.addServiceAccount(sa.email, sa.publicKey);
-  sheets.createSpreadsheet(SHEET_ID, { timeZone: opts.timeZone ?? 'UTC', sharedWith: opts.shared === false ? [] : [sa.email] });
-  sheets.setTab(SHEET_ID, 'API_Keys', [HEADER, ...(opts.rows ?? [])]);
+  const ownSheets = !opts.sheets;
+  const sheets = opts.sheets ?? new FakeSheets();
+  if (ownSheets) {
+    await sheets.start();
+    sheets.addServiceAccount(sa.email, sa.publicKey);
+    sheets.createSpreadsheet(SHEET_ID, { timeZone: opts.timeZone ?? 'UTC', sharedWith: opts.shared === false ? [] : [sa.email] });
+    sheets.setTab(SHEET_ID, 'API_Keys', [HEADER, ...(opts.rows ?? [])]);
+  }
   const vllm = await startFakeVllm(opts.vllm);
   const credentialsPath = writeServiceAccount(dir, sa);
   const logs: string[] = [];
@@ -61,10 +70,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     SHEETS_API_URL: sheets.url,
     LOG_LEVEL: 'debug',
     // Durable state goes to the test's own folder, never ./state in the repo.
-    STATE_DIR: join(dir, 'state'),
+    STATE_DIR: opts.stateDir ?? join(dir, 'state'),
     ...opts.env,
   });
-  const gateway = await startGateway(config, createLogger(config.LOG_LEVEL, { write: (line: string) => void logs.push(line) }));
+  const gateway = await startGateway(config, createLogger(config.LOG_LEVEL, { write: (line: string) => void logs.push(line) }), { now: opts.now });
   if (!opts.noWait) await gateway.ready;
   return {
     url: gateway.url,
@@ -77,7 +86,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     async close() {
       await gateway.close();
       await vllm.close();
-      await sheets.stop();
+      if (ownSheets) await sheets.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
