@@ -163,6 +163,9 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     rateLimitWindowMs: config.RATE_LIMIT_WINDOW * 1000,
     usage: ledger,
     maxBodyBytes: config.MAX_REQUEST_BODY_BYTES,
+    proxyPaths: config.PROXY_PATHS,
+    tokenReserveDefault: config.TOKEN_RESERVE_DEFAULT,
+    bodyBudget: config.MAX_BUFFERED_BYTES,
     metrics,
     metricsOnPublicPort: config.METRICS_PORT === undefined,
     statusExtras: () => ({
