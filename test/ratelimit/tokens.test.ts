@@ -100,8 +100,8 @@ describe('RedisTokenLimiter', () => {
     expect((await limiter.reserve('t2', 50, 60_000, 50)).allowed).toBe(true);
     expect((await limiter.reserve('t2', 50, 60_000, 50)).allowed).toBe(false);
     // As if RESERVATION_TTL_MS had passed: move its expiry into the past.
-    const [member] = await redis.zrange('cg:tpm:{t2}:held', 0, -1);
-    await redis.zadd('cg:tpm:{t2}:held', 1, member!);
+    const [member] = await redis.zrange('cg:tpm:{t2}:held', '0', '-1');
+    await redis.zadd('cg:tpm:{t2}:held', '1', member!);
     expect((await limiter.reserve('t2', 50, 60_000, 50)).allowed).toBe(true);
   });
 });
