@@ -105,11 +105,13 @@ export async function messages(ctx: AnswerContext): Promise<void> {
   record(ctx, prompt, r.tokens, true, r.aborted);
 }
 
+/** The fields pooling requests carry their input in (one token per word). */
+const INPUT_FIELDS = ['input', 'texts', 'text_1', 'text_2', 'query', 'documents', 'messages', 'prompt'];
+
 /** Embeddings, pooling, classify, score, rerank, /v2/embed: prompt tokens only. */
 export function pooling(ctx: AnswerContext): void {
-  const { model: _m, ...inputs } = ctx.body;
   const model = pyStr(ctx.body.model, 'model') || ctx.model;
-  const prompt = countWords(inputs);
+  const prompt = INPUT_FIELDS.reduce((n, f) => n + countWords(ctx.body[f]), 0);
   record(ctx, prompt, 0, false, false);
   const usage = { prompt_tokens: prompt, total_tokens: prompt, completion_tokens: 0 };
   const id = rid('pool');

@@ -168,6 +168,62 @@ describe('endpoints that spend tokens', () => {
   });
 });
 
+describe('every endpoint that spends tokens', () => {
+  it('meters messages, embeddings, pooling, classify, score, rerank, /v2/embed and /invocations as generated', async () => {
+    await start();
+    const openai = new OpenAI({ apiKey: KEY, baseURL: `${stack!.url}/v1`, maxRetries: 0 });
+    const embedding = await openai.embeddings.create({ model: 'demo-model', input: ['one two', 'three'] });
+    expect(embedding.usage.prompt_tokens).toBe(3);
+    const calls: Array<[string, Record<string, unknown>]> = [
+      ['/v1/messages', { model: 'demo-model', max_tokens: 4, messages: [{ role: 'user', content: 'a b c d' }] }],
+      ['/v1/messages', { model: 'demo-model', max_tokens: 3, stream: true, messages: [{ role: 'user', content: 'a b c' }] }],
+      ['/pooling', { model: 'demo-model', input: 'a b c' }],
+      ['/classify', { model: 'demo-model', input: ['a', 'b'] }],
+      ['/score', { model: 'demo-model', text_1: 'a b', text_2: 'c' }],
+      ['/v1/score', { model: 'demo-model', text_1: 'a', text_2: 'c' }],
+      ['/rerank', { model: 'demo-model', query: 'a b', documents: ['c d', 'e'] }],
+      ['/v1/rerank', { model: 'demo-model', query: 'a', documents: ['b'] }],
+      ['/v2/rerank', { model: 'demo-model', query: 'a', documents: ['b', 'c'] }],
+      ['/v2/embed', { model: 'demo-model', texts: ['a b c d e'], input_type: 'search_document', embedding_types: ['float'] }],
+      ['/invocations', { model: 'demo-model', messages: [{ role: 'user', content: 'a b' }], max_tokens: 3 }],
+      ['/invocations', { model: 'demo-model', prompt: 'a b c', max_tokens: 2, stream: true }],
+      ['/invocations', { model: 'demo-model', input: 'a b' }],
+      ['/v1/chat/completions/batch', { model: 'demo-model', messages: [{ role: 'user', content: 'a' }], max_tokens: 2 }],
+      ['/v1/completions', { model: 'demo-model', prompt: ['a b', 'c'], max_tokens: 2, n: 2 }],
+    ];
+    for (const [path, body] of calls) {
+      const res = await raw('POST', path, KEY, JSON.stringify(body));
+      expect(res.status, path).toBe(200);
+    }
+    const made = generated();
+    expect(made.prompt_tokens).toBeGreaterThan(30);
+    expect(made.completion_tokens).toBe(4 + 3 + 3 + 2 + 2 + 2 * 2 * 2);
+    expect(await metered()).toEqual({ requests: calls.length + 1, ...made });
+  });
+
+  it('counts audio as requests only (vLLM reports seconds, not tokens)', async () => {
+    await start();
+    const form = new FormData();
+    form.append('model', 'demo-model');
+    form.append('file', new Blob([Buffer.alloc(64)]), 'a.wav');
+    const res = await fetch(`${stack!.url}/v1/audio/transcriptions`, { method: 'POST', headers: bearer(KEY), body: form });
+    expect(res.status).toBe(200);
+    expect(await metered()).toEqual({ requests: 1, prompt_tokens: 0, completion_tokens: 0 });
+  });
+
+  it('meters n > 1 and a list of prompts from the final usage chunk, which it hides', async () => {
+    await start();
+    const text = await (await fetch(`${stack!.url}/v1/completions`, {
+      method: 'POST',
+      headers: { ...bearer(KEY), 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'demo-model', prompt: ['a b', 'c d e'], max_tokens: 3, n: 2, stream: true }),
+    })).text();
+    expect(text).not.toContain('usage');
+    expect(generated()).toEqual({ prompt_tokens: 5, completion_tokens: 12 });
+    expect(await metered()).toEqual({ requests: 1, ...generated() });
+  });
+});
+
 /** Streams a chat completion and hangs up once `events` events have arrived; resolves with them. */
 function hangUpAfter(events: number, body: Record<string, unknown>): Promise<string> {
   return new Promise((resolve, reject) => {
