@@ -30,13 +30,14 @@ export function proxy(deps: ProxyDeps) {
     const state = ctx.state as RequestState;
     const plan = state.plan!;
     const key = state.key;
-    const counting = key !== undefined && spendsTokens(plan);
+    // Tapped in every mode: the plan asked vLLM for usage the client may not want to see.
+    const tapping = spendsTokens(plan);
 
     let usageTap: UsageTap | null = null;
     const chooseTap = (status: number, headers: Record<string, string | string[] | undefined>): BodyTap | null => {
       if (status >= 400) return null;
       if (key?.allowedModels && ctx.method === 'GET' && plan.route === '/v1/models') return new ModelListFilter(key.allowedModels);
-      if (!counting) return null;
+      if (!tapping) return null;
       usageTap = isEventStream(headers['content-type'])
         ? new SseUsageTap({ kind: plan.kind, final: plan.clientUsage.final, perChunk: plan.clientUsage.perChunk, n: plan.n })
         : new JsonUsageTap();

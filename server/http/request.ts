@@ -77,8 +77,8 @@ export function planRequest(deps: PlanDeps) {
       n: 1,
       tokenBudget: 0,
     };
-    // Open and disabled modes meter nothing: their bodies stream through unread.
-    const meter = key !== undefined && readsJsonBody(kind);
+    // Read in every mode, so the plan (model, stream) is the same whether or not keys are checked.
+    const meter = readsJsonBody(kind);
     const modelCheck = allowed !== null && ctx.method !== 'GET' && ctx.method !== 'HEAD' && hasBody(ctx);
     if (modelCheck && !meter && !isJson(ctx)) {
       throw new GatewayError('model_not_allowed', 'This API key is limited to some models, so only JSON requests naming one are accepted.');

@@ -307,3 +307,15 @@ describe('token limits under concurrency', () => {
     });
   }
 });
+
+describe('without keys (AUTH_ENABLED=false)', () => {
+  it('reads the body the same way and still hides the usage it asked for', async () => {
+    stack = await startStack({ env: { AUTH_ENABLED: 'false' } });
+    const res = await raw('POST', '/v1/chat/completions', null, chatBody(',"stream":true'));
+    expect(res.status).toBe(200);
+    expect(res.body).not.toContain('usage');
+    expect(JSON.parse(stack.vllm.requests.at(-1)!.body).stream_options).toEqual({ include_usage: true, continuous_usage_stats: true });
+    expect((await raw('POST', '/v1/chat/completions', null, chatBody(',"stream":"yes"'))).status).toBe(400);
+    expect((await raw('GET', '/sleep', null)).status).toBe(404);
+  });
+});
