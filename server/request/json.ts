@@ -78,7 +78,7 @@ class Scanner {
       const keyStart = this.i;
       this.string();
       const key = this.keyText(keyStart, this.i);
-      if (keys.has(key)) throw new Refused(`The request body has the key ${JSON.stringify(key)} more than once.`);
+      if (keys.has(key)) throw new Refused(`The request body has ${/^[A-Za-z0-9_.-]{1,64}$/.test(key) ? `the key "${key}"` : 'a key'} more than once.`);
       keys.add(key);
       this.ws();
       if (this.b[this.i] !== 0x3a) this.fail('expected ":"');

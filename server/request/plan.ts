@@ -72,16 +72,29 @@ class Fields {
   }
 }
 
+/** What a value is, said without repeating it (error messages never echo request data). */
+function kindOf(value: unknown): string {
+  if (typeof value === 'number') return Number.isInteger(value) ? 'the number given' : 'a fraction or exponent';
+  if (typeof value === 'string') return 'a string';
+  if (typeof value === 'boolean') return 'a boolean';
+  return Array.isArray(value) ? 'an array' : 'an object';
+}
+
 function describe(key: string, value: unknown, lax: unknown, expected: string): string {
-  const read = lax === 'invalid' ? 'which vLLM refuses' : `which vLLM reads as ${String(lax)}`;
-  return `"${key}" must be ${expected}; ${JSON.stringify(value)} is not (${read}).`;
+  const read = lax === 'invalid' ? 'vLLM would refuse it' : `vLLM would read it as ${String(lax)}`;
+  return `"${key}" must be ${expected}, not ${kindOf(value)} (${read}).`;
+}
+
+/** A key repeated in a message only when it is plainly a field name. */
+export function safeKey(key: string): string {
+  return /^[A-Za-z0-9_.-]{1,64}$/.test(key) ? `"${key}"` : 'a key';
 }
 
 function checkKeyCase(keys: Iterable<string>): void {
   for (const key of keys) {
     const meant = WATCHED_LOWER.get(key.toLowerCase());
     if (meant !== undefined && meant !== key) {
-      throw invalid(`The key ${JSON.stringify(key)} differs from "${meant}" only in letter case; vLLM would ignore it. Send "${meant}".`);
+      throw invalid(`The key ${safeKey(key)} differs from "${meant}" only in letter case; vLLM would ignore it. Send "${meant}".`);
     }
   }
 }
@@ -157,7 +170,7 @@ function streamOptions(body: Buffer, field: TopField | undefined): { include_usa
   if (!inner.ok) throw invalid(inner.reason);
   for (const key of inner.fields.keys()) {
     const meant = ['include_usage', 'continuous_usage_stats'].find((k) => k === key.toLowerCase() && k !== key);
-    if (meant) throw invalid(`The key "stream_options.${key}" differs from "${meant}" only in letter case.`);
+    if (meant) throw invalid(`The key ${safeKey(key)} in "stream_options" differs from "${meant}" only in letter case.`);
   }
   const opts = new Fields(body.subarray(field.start, field.end), inner.fields);
   const include = opts.bool('include_usage', 'stream_options.') ?? false;

@@ -46,6 +46,7 @@ describe('the strict JSON reader', () => {
     ['{"a":"\\u12"}', /malformed \\u escape/],
     ['{"a":1,"a":2}', /"a" more than once/],
     ['{"x":{"a":1,"\\u0061":2}}', /"a" more than once/],
+    ['{"<i>":1,"<i>":2}', /has a key more than once/],
     ['{"a":tru}', /expected a value/],
   ])('refuses %j', (text, reason) => {
     const scan = scanJsonObject(Buffer.from(text));
@@ -94,22 +95,23 @@ describe('planBody', () => {
   });
 
   it.each([
-    ['{"stream":1}', /"stream" must be true or false; 1 is not \(which vLLM reads as true\)/],
-    ['{"stream":"true"}', /reads as true/],
-    ['{"stream":"YES"}', /reads as true/],
-    ['{"stream":"on"}', /reads as true/],
-    ['{"stream":"no"}', /reads as false/],
-    ['{"stream":2}', /which vLLM refuses/],
+    ['{"stream":1}', /"stream" must be true or false, not the number given \(vLLM would read it as true\)/],
+    ['{"stream":"true"}', /not a string \(vLLM would read it as true\)/],
+    ['{"stream":"YES"}', /read it as true/],
+    ['{"stream":"on"}', /read it as true/],
+    ['{"stream":"no"}', /read it as false/],
+    ['{"stream":2}', /vLLM would refuse it/],
     ['{"Stream":true}', /"Stream" differs from "stream" only in letter case/],
     ['{"MAX_TOKENS":5}', /"MAX_TOKENS" differs from "max_tokens"/],
-    ['{"max_tokens":"10"}', /"max_tokens" must be a whole number; "10" is not \(which vLLM reads as 10\)/],
-    ['{"max_tokens":10.0}', /reads as 10/],
+    ['{"max_tokens":"10"}', /"max_tokens" must be a whole number, not a string \(vLLM would read it as 10\)/],
+    ['{"max_tokens":10.0}', /read it as 10/],
     ['{"max_tokens":1e3}', /"max_tokens" must be a whole number/],
-    ['{"max_tokens":true}', /reads as 1/],
+    ['{"max_tokens":true}', /read it as 1/],
     ['{"max_tokens":99999999999999999999}', /whole number/],
     ['{"n":" 2"}', /"n" must be a whole number/],
     ['{"stream":true,"stream_options":{"include_usage":"yes"}}', /"stream_options.include_usage" must be true or false/],
     ['{"stream":true,"stream_options":{"Include_Usage":true}}', /differs from "include_usage" only in letter case/],
+    ['{"<b>Stream</b>":true,"Stream":1}', /^The key "Stream" differs/],
     ['{"stream":true,"stream_options":"x"}', /"stream_options" must be an object/],
     ['{"stream":true,"stream":false}', /more than once/],
   ])('refuses %s, saying what vLLM would make of it', (body, message) => {
