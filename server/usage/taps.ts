@@ -130,11 +130,12 @@ export class SseUsageTap implements UsageTap {
 
   /** Reads one event; returns what the client gets of it (null: nothing). */
   private event(raw: string): string | null {
-    const lines = raw.split(/\r?\n/);
+    // vLLM's chat and completion events are one `data:` line: no splitting needed.
+    const lines = raw.startsWith('data:') && !raw.includes('\n') ? [raw] : raw.split(/\r?\n/);
     const dataAt = lines.findIndex((l) => l.startsWith('data:'));
     if (dataAt < 0) return raw;
     const data = lines[dataAt]!.slice(5).trimStart();
-    if (data === '[DONE]' || lines.filter((l) => l.startsWith('data:')).length > 1) return raw;
+    if (data === '[DONE]' || (lines.length > 1 && lines.filter((l) => l.startsWith('data:')).length > 1)) return raw;
     let parsed: Event;
     try {
       parsed = JSON.parse(Buffer.from(data, 'latin1').toString('utf8')) as Event;
@@ -167,6 +168,7 @@ export class SseUsageTap implements UsageTap {
       const { usage: _drop, ...rest } = JSON.parse(Buffer.from(line.slice(5).trimStart(), 'latin1').toString('utf8')) as Event;
       stripped = `data: ${Buffer.from(JSON.stringify(rest), 'utf8').toString('latin1')}`;
     }
+    if (lines.length === 1) return stripped;
     lines[dataAt] = stripped;
     return lines.join('\n');
   }
