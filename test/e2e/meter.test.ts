@@ -309,6 +309,10 @@ describe('token limits under concurrency', () => {
       expect(answers.filter((a) => a.status === 429).every((a) => JSON.parse(a.body).error.code === 'token_limit_exceeded')).toBe(true);
       expect(generated().completion_tokens).toBe(100);
       expect(await metered('Tokens')).toMatchObject({ requests: 1, ...generated() });
+      // Settled to what it spent (101 > 50): nothing more fits until that leaves the window.
+      const after = await raw('POST', '/v1/chat/completions', TPM, JSON.stringify({ model: 'demo-model', messages: [], max_tokens: 1 }));
+      expect(after.status).toBe(429);
+      expect(Number(after.headers['retry-after'])).toBeGreaterThan(50);
     });
   }
 });
@@ -322,5 +326,15 @@ describe('without keys (AUTH_ENABLED=false)', () => {
     expect(JSON.parse(stack.vllm.requests.at(-1)!.body).stream_options).toEqual({ include_usage: true, continuous_usage_stats: true });
     expect((await raw('POST', '/v1/chat/completions', null, chatBody(',"stream":"yes"'))).status).toBe(400);
     expect((await raw('GET', '/sleep', null)).status).toBe(404);
+  });
+});
+
+describe('PROXY_PATHS', () => {
+  it('replaces the allow-list', async () => {
+    await start({ env: { PROXY_PATHS: '/v1/chat/completions' } });
+    expect((await raw('POST', '/v1/chat/completions', KEY, chatBody(''))).status).toBe(200);
+    expect((await raw('GET', '/v1/models', KEY)).status).toBe(404);
+    expect((await raw('POST', '/tokenize', KEY, '{"prompt":"a"}')).status).toBe(404);
+    expect(stack!.vllm.requests).toHaveLength(1);
   });
 });
