@@ -1,7 +1,11 @@
 /**
- * A development stand-in for vLLM's OpenAI-compatible server: /v1/models, /v1/chat/completions
- * and /v1/completions, JSON or server-sent events, with `usage` and `stream_options.include_usage`
- * as vLLM sends them. The demo, the tests and the benchmarks talk to it.
+ * A development stand-in for vLLM's OpenAI-compatible server that reads requests the way vLLM
+ * does (reference/vllm.md): a percent-decoding router (307 on a trailing slash, no dot-segment or
+ * `//` collapsing), Python's json.loads (NaN, BOM and UTF-16 accepted, the last duplicate key
+ * wins), pydantic's lax coercion (`"stream": "yes"` streams), `--api-key` on /v1, /v2, /inference
+ * and /cohere only. Serves chat, completions, responses, messages, embeddings and the pooling
+ * routes, /invocations, audio, /metrics and a few dev routes; counts every token it generates
+ * (`tokens`), aborted streams included, so tests can hold the gateway's meter against it.
  *
  * Run alone: node --import tsx scripts/fake-vllm.ts [--port 8080] [--api-key KEY] [--chunk-delay-ms 20]
  */
@@ -9,11 +13,16 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
+import { type AnswerContext, completion, json, type Tally } from './fake-vllm/answers.ts';
+import { audio, messages, pooling, responses } from './fake-vllm/apis.ts';
+import { pyJsonLoads, unquote, ValidationError } from './fake-vllm/python.ts';
+
+export { countPromptTokens } from './fake-vllm/answers.ts';
 
 export interface FakeVllmOptions {
   port?: number;
   host?: string;
-  /** When set, requests must carry `Authorization: Bearer <apiKey>` (vLLM's --api-key). */
+  /** When set, /v1, /v2, /inference and /cohere need `Authorization: Bearer <apiKey>` (vLLM's --api-key). */
   apiKey?: string;
   model?: string;
   /** Models listed by GET /v1/models (default: just `model`). */
@@ -28,7 +37,10 @@ export interface FakeVllmOptions {
 
 export interface SeenRequest {
   method: string;
+  /** The request target as sent (raw). */
   url: string;
+  /** The decoded path the router matched on. */
+  path: string;
   headers: IncomingMessage['headers'];
   body: string;
 }
@@ -38,125 +50,139 @@ export interface FakeVllm {
   server: Server;
   options: FakeVllmOptions;
   requests: SeenRequest[];
-  /** The exact bytes of the last few complete streams, oldest first. */
+  /** The exact bytes of the last few streams that ran to their end, oldest first. */
   streams: string[];
   /** Streams whose client went away before the last chunk. */
   abortedStreams: number;
   completedStreams: number;
+  /** Tokens generated: totals and per answer. */
+  tokens: Tally;
+  /** Operator and development routes reached (/metrics, /sleep, LoRA loading, ...): none should be. */
+  opsCalls: string[];
   close(): Promise<void>;
 }
 
-const WORDS = ['The', ' quick', ' brown', ' fox', ' jumps', ' over', ' the', ' lazy', ' dog', '.'];
-const DEFAULT_COMPLETION_TOKENS = 8;
 /** Recent requests kept for tests to inspect; a benchmark's millions are not kept. */
 const MAX_RECORDED_REQUESTS = 1_000;
+const GUARDED = ['/v1', '/v2', '/inference', '/cohere'];
+/** Routes that are not for API clients: dev mode, LoRA loading, profiling, elastic EP. */
+const OPS_ROUTES = new Set([
+  '/reset_prefix_cache', '/reset_mm_cache', '/reset_encoder_cache', '/pause', '/resume', '/sleep', '/wake_up', '/collective_rpc',
+  '/v1/load_lora_adapter', '/v1/unload_lora_adapter', '/start_profile', '/stop_profile', '/scale_elastic_ep',
+]);
 
-/** Deterministic token counts: one per whitespace-separated word of the prompt. */
-export function countPromptTokens(body: { messages?: Array<{ content?: unknown }>; prompt?: unknown }): number {
-  const text = body.messages
-    ? body.messages.map((m) => (typeof m.content === 'string' ? m.content : JSON.stringify(m.content ?? ''))).join(' ')
-    : String(body.prompt ?? '');
-  return text.split(/\s+/).filter(Boolean).length;
-}
+type Handler = (ctx: AnswerContext) => void | Promise<void>;
+const JSON_ROUTES = new Map<string, Handler>([
+  ['/v1/chat/completions', (c) => completion(c, true)],
+  ['/v1/chat/completions/batch', (c) => completion(c, true)],
+  ['/v1/completions', (c) => completion(c, false)],
+  ['/v1/responses', responses],
+  ['/v1/messages', messages],
+  ['/invocations', (c) => (Array.isArray(c.body.messages) ? completion(c, true) : c.body.prompt !== undefined ? completion(c, false) : pooling(c))],
+  ...['/v1/embeddings', '/pooling', '/classify', '/score', '/v1/score', '/rerank', '/v1/rerank', '/v2/rerank', '/v2/embed'].map((p) => [p, pooling] as [string, Handler]),
+  ['/tokenize', (c) => json(c.res, 200, { count: 1, max_model_len: 4096, tokens: [1] })],
+  ['/detokenize', (c) => json(c.res, 200, { prompt: 'x' })],
+]);
+const GET_ROUTES = new Set(['/health', '/v1/models', '/echo']);
 
 function sleep(ms: number): Promise<void> {
   return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
 }
 
-function json(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
+async function readBody(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
+}
+
+function exists(path: string): boolean {
+  return JSON_ROUTES.has(path) || GET_ROUTES.has(path) || OPS_ROUTES.has(path) || path.startsWith('/v1/audio/');
+}
+
+function error(res: ServerResponse, status: number, message: string): void {
+  json(res, status, { object: 'error', message, type: status === 404 ? 'NotFoundError' : 'BadRequestError', code: status });
 }
 
 export async function startFakeVllm(options: FakeVllmOptions = {}): Promise<FakeVllm> {
   const model = options.model ?? 'demo-model';
-  const state = { requests: [] as SeenRequest[], streams: [] as string[], abortedStreams: 0, completedStreams: 0 };
+  const tally: Tally = { prompt_tokens: 0, completion_tokens: 0, answers: [] };
+  const state = { requests: [] as SeenRequest[], streams: [] as string[], abortedStreams: 0, completedStreams: 0, opsCalls: [] as string[] };
 
-  async function completion(req: IncomingMessage, res: ServerResponse, raw: string, chat: boolean): Promise<void> {
-    let body: {
-      model?: string; stream?: boolean; max_tokens?: number; messages?: Array<{ content?: unknown }>; prompt?: unknown;
-      stream_options?: { include_usage?: boolean };
-    };
-    try {
-      body = JSON.parse(raw);
-    } catch {
-      return json(res, 400, { object: 'error', message: 'invalid JSON body', type: 'BadRequestError', code: 400 });
-    }
-    const n = Math.max(1, Math.min(1000, Number(body.max_tokens ?? DEFAULT_COMPLETION_TOKENS) | 0));
-    const usage = { prompt_tokens: countPromptTokens(body), completion_tokens: n, total_tokens: countPromptTokens(body) + n };
-    const id = `${chat ? 'chatcmpl' : 'cmpl'}-${Math.random().toString(36).slice(2, 12)}`;
-    const created = Math.floor(Date.now() / 1000);
-    const object = chat ? 'chat.completion' : 'text_completion';
-    const pieces = Array.from({ length: n }, (_, i) => WORDS[i % WORDS.length]!);
-    await sleep(options.headerDelayMs ?? 0);
-
-    if (!body.stream) {
-      const choice = chat
-        ? { index: 0, message: { role: 'assistant', content: pieces.join('') }, finish_reason: 'length' }
-        : { index: 0, text: pieces.join(''), finish_reason: 'length' };
-      return json(res, 200, { id, object, created, model: body.model ?? model, choices: [choice], usage });
-    }
-
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
-    res.flushHeaders();
-    let gone = false;
-    res.on('close', () => {
-      if (!res.writableFinished) gone = true;
-    });
-    const chunkObject = chat ? 'chat.completion.chunk' : 'text_completion';
-    let sent = '';
-    const send = (payload: unknown): void => {
-      const event = `data: ${JSON.stringify(payload)}\n\n`;
-      sent += event;
-      res.write(event);
-    };
-    for (let i = 0; i < n; i += 1) {
-      if (gone) break;
-      if (options.dropAfterChunks !== undefined && i >= options.dropAfterChunks) {
-        res.socket?.destroy();
-        return;
-      }
-      const choice = chat
-        ? { index: 0, delta: i === 0 ? { role: 'assistant', content: pieces[i] } : { content: pieces[i] }, finish_reason: i === n - 1 ? 'length' : null }
-        : { index: 0, text: pieces[i], finish_reason: i === n - 1 ? 'length' : null };
-      send({ id, object: chunkObject, created, model: body.model ?? model, choices: [choice] });
-      await sleep(options.chunkDelayMs ?? 0);
-    }
-    if (gone) {
-      state.abortedStreams += 1;
-      return;
-    }
-    if (body.stream_options?.include_usage) send({ id, object: chunkObject, created, model: body.model ?? model, choices: [], usage });
-    res.end('data: [DONE]\n\n');
-    state.streams.push(`${sent}data: [DONE]\n\n`);
-    if (state.streams.length > 10) state.streams.shift();
-    state.completedStreams += 1;
-  }
-
-  const server = createServer(async (req, res) => {
-    const raw = await readBody(req).catch(() => '');
-    state.requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: raw });
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const raw = await readBody(req).catch(() => Buffer.alloc(0));
+    const target = req.url ?? '/';
+    const path = unquote(target.split('?')[0]!); // uvicorn's scope["path"]: Starlette routes on it
+    state.requests.push({ method: req.method ?? '', url: target, path, headers: req.headers, body: raw.toString('utf8') });
     if (state.requests.length > MAX_RECORDED_REQUESTS) state.requests.shift();
-    if (options.apiKey && req.headers.authorization !== `Bearer ${options.apiKey}`) {
-      return json(res, 401, { error: 'Unauthorized' });
+
+    if (options.apiKey && GUARDED.some((p) => path.startsWith(p))) {
+      const [scheme, ...rest] = (req.headers.authorization ?? '').split(' ');
+      if (scheme?.toLowerCase() !== 'bearer' || rest.join(' ') !== options.apiKey) return json(res, 401, { error: 'Unauthorized' });
     }
-    const path = (req.url ?? '/').split('?')[0];
-    if (req.method === 'GET' && path === '/health') return void res.writeHead(200).end();
-    if (req.method === 'GET' && path === '/v1/models') {
+    // Prometheus is mounted on ^/metrics.*, every method.
+    if (path.startsWith('/metrics')) {
+      state.opsCalls.push(`${req.method} ${path}`);
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+      return void res.end('vllm:num_requests_running{model_name="demo-model"} 0.0\n');
+    }
+    if (!exists(path)) {
+      // Starlette's redirect_slashes: the path without its trailing slash exists.
+      if (path.length > 1 && path.endsWith('/') && exists(path.slice(0, -1))) {
+        res.writeHead(307, { location: `http://${req.headers.host ?? 'localhost'}${path.slice(0, -1)}` });
+        return void res.end();
+      }
+      return error(res, 404, `Not Found: ${path}`);
+    }
+    if (OPS_ROUTES.has(path)) {
+      state.opsCalls.push(`${req.method} ${path}`);
+      return json(res, 200, { status: 'ok' });
+    }
+    if (GET_ROUTES.has(path)) {
+      if (path === '/health') return void res.writeHead(200).end();
+      if (path === '/echo') return json(res, 200, { method: req.method, url: req.url, headers: req.headers, body_bytes: raw.length });
       const ids = options.models ?? [model];
       return json(res, 200, { object: 'list', data: ids.map((id) => ({ id, object: 'model', created: 0, owned_by: 'vllm', max_model_len: 4096 })) });
     }
-    if (req.method === 'POST' && path === '/v1/chat/completions') return completion(req, res, raw, true);
-    if (req.method === 'POST' && path === '/v1/completions') return completion(req, res, raw, false);
-    if (path === '/echo') return json(res, 200, { method: req.method, url: req.url, headers: req.headers, body_bytes: Buffer.byteLength(raw) });
-    return json(res, 404, { object: 'error', message: `Not Found: ${path}`, type: 'NotFoundError', code: 404 });
+    if (req.method !== 'POST') return json(res, 405, { detail: 'Method Not Allowed' });
+    if (path.startsWith('/v1/audio/')) {
+      return audio({ req, res, route: path, body: {}, model, chunkDelayMs: 0, tally, onStreamEnd: () => undefined });
+    }
+    if ((req.headers['content-type'] ?? '').toLowerCase().split(';')[0] !== 'application/json') return error(res, 400, 'Unsupported Media Type: only application/json is allowed');
+    let body: unknown;
+    try {
+      body = pyJsonLoads(raw);
+    } catch (err) {
+      return error(res, 400, `JSON decode error: ${(err as Error).message}`);
+    }
+    if (!body || typeof body !== 'object' || Array.isArray(body)) return error(res, 400, 'Input should be a valid dictionary');
+    await sleep(options.headerDelayMs ?? 0);
+    const ctx: AnswerContext = {
+      req, res, route: path, body: body as Record<string, unknown>, model, tally,
+      chunkDelayMs: options.chunkDelayMs ?? 0,
+      dropAfterChunks: options.dropAfterChunks,
+      onStreamEnd: (sent, aborted) => {
+        if (aborted) {
+          state.abortedStreams += 1;
+          return;
+        }
+        state.completedStreams += 1;
+        state.streams.push(sent);
+        if (state.streams.length > 10) state.streams.shift();
+      },
+    };
+    try {
+      await JSON_ROUTES.get(path)!(ctx);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      if (!res.headersSent) error(res, 400, err.message);
+    }
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch(() => {
+      if (!res.headersSent) error(res, 500, 'Internal Server Error');
+      else res.destroy();
+    });
   });
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
@@ -166,10 +192,12 @@ export async function startFakeVllm(options: FakeVllmOptions = {}): Promise<Fake
     url: `http://127.0.0.1:${port}`,
     server,
     options,
+    tokens: tally,
     get requests() { return state.requests; },
     get streams() { return state.streams; },
     get abortedStreams() { return state.abortedStreams; },
     get completedStreams() { return state.completedStreams; },
+    get opsCalls() { return state.opsCalls; },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -8,6 +8,9 @@ import { InFlight } from './http/inflight.ts';
 import { proxy } from './http/proxy.ts';
 import { quota } from './http/quota.ts';
 import { rateLimit } from './http/ratelimit.ts';
+import { planRequest, routeRequest } from './http/request.ts';
+import { BufferBudget } from './request/budget.ts';
+import { ProxyPaths } from './request/endpoints.ts';
 import { gatewayRoutes } from './http/routes.ts';
 import type { AuthState } from './http/state.ts';
 import type { Quotas } from './quota/quotas.ts';
@@ -26,6 +29,12 @@ export interface AppDeps {
   rateLimitWindowMs: number;
   usage: UsageLedger | null;
   maxBodyBytes: number;
+  /** PROXY_PATHS as configured; undefined: the default allow-list. */
+  proxyPaths?: string;
+  /** TOKEN_RESERVE_DEFAULT. */
+  tokenReserveDefault: number;
+  /** MAX_BUFFERED_BYTES, or a shared budget (tests). */
+  bodyBudget: BufferBudget | number;
   metrics: GatewayMetrics | null;
   /** Requests in flight, for a shutdown that must not flush usage before they are counted. */
   inflight?: InFlight;
@@ -36,10 +45,6 @@ export interface AppDeps {
   /** Client quotas; null when no key source is checked. */
   quotas?: Quotas | null;
   now?: () => number;
-}
-
-function isGatewayPath(path: string): boolean {
-  return path === '/health' || path === '/auth/status' || path === '/metrics' || path.startsWith('/admin/');
 }
 
 /** Builds the Koa app from its dependencies; never listens (gateway.ts does). */
@@ -58,16 +63,23 @@ export function buildApp(deps: AppDeps): Koa {
   });
 
   app.use(boundary(deps.log, deps.metrics, deps.inflight ?? new InFlight()));
-  // The router only sees the gateway's own paths; proxied requests skip its matching entirely.
-  const own = routes.routes();
-  app.use((ctx, next) => (isGatewayPath(ctx.path) ? own(ctx as Parameters<typeof own>[0], next) : next()));
+  // One reading of each request: canonical path first (the gateway's own paths end here), then
+  // the key, then the plan (allow-list, body, budget), then limits, then the upstream.
+  app.use(routeRequest(routes.routes()));
   app.use(authenticate(deps.auth, deps.log, now));
   const timeZone = (): string => deps.auth.store?.keys()?.timeZone ?? 'UTC';
+  // The caller's own standing: answered here, never proxied, limited or counted.
   app.use(authKey({ limiter: deps.limiter, tokens: deps.tokenLimiter, windowMs: deps.rateLimitWindowMs, quotas: deps.quotas ?? null, timeZone }));
-  app.use(rateLimit(deps.limiter, deps.tokenLimiter, deps.rateLimitWindowMs, deps.usage));
-  if (deps.quotas) app.use(quota(deps.quotas, timeZone, deps.usage));
   app.use(
-    proxy({ upstream: deps.upstream, usage: deps.usage, tokens: deps.tokenLimiter, windowMs: deps.rateLimitWindowMs, maxBodyBytes: deps.maxBodyBytes }),
+    planRequest({
+      paths: new ProxyPaths(deps.proxyPaths),
+      budget: typeof deps.bodyBudget === 'number' ? new BufferBudget(deps.bodyBudget) : deps.bodyBudget,
+      maxBodyBytes: deps.maxBodyBytes,
+      tokenReserveDefault: deps.tokenReserveDefault,
+    }),
   );
+  app.use(rateLimit({ limiter: deps.limiter, tokens: deps.tokenLimiter, windowMs: deps.rateLimitWindowMs, usage: deps.usage, tokenReserveDefault: deps.tokenReserveDefault }));
+  if (deps.quotas) app.use(quota(deps.quotas, timeZone, deps.usage));
+  app.use(proxy({ upstream: deps.upstream, usage: deps.usage }));
   return app;
 }

@@ -1,104 +1,57 @@
 import type { Context } from 'koa';
-import type { KeyRecord } from '../keys/types.ts';
-import type { TokenLimiter } from '../ratelimit/types.ts';
+import type { RequestPlan } from '../request/plan.ts';
 import type { BodyTap, UpstreamProxy } from '../upstream/proxy.ts';
 import type { UsageLedger } from '../usage/ledger.ts';
-import { ModelListFilter, modelOf } from '../usage/models.ts';
-import { COMPLETION_PATHS, planCompletion } from '../usage/request.ts';
-import { JsonUsageTap, SseUsageTap } from '../usage/taps.ts';
-import { ClientGone, readBody } from '../request/body.ts';
-import { GatewayError } from '../errors.ts';
+import { ModelListFilter } from '../usage/models.ts';
+import { JsonUsageTap, SseUsageTap, type UsageTap } from '../usage/taps.ts';
 import type { RequestState } from './state.ts';
 
 export interface ProxyDeps {
   upstream: UpstreamProxy;
   usage: UsageLedger | null;
-  tokens: TokenLimiter;
-  windowMs: number;
-  maxBodyBytes: number;
-}
-
-interface Plan {
-  body?: Buffer;
-  hideUsageChunk: boolean;
 }
 
 function isEventStream(contentType: string | string[] | undefined): boolean {
   return typeof contentType === 'string' && contentType.startsWith('text/event-stream');
 }
 
-function isJson(ctx: Context): boolean {
-  return /^application\/(.+\+)?json/i.test(ctx.get('content-type'));
-}
-
-/** Refuses a request naming a model outside the key's allow-list. */
-function checkModel(allowed: ReadonlySet<string>, model: string | null): void {
-  if (model === null) throw new GatewayError('model_not_allowed', 'This API key is limited to some models: name one of them in "model".');
-  if (!allowed.has(model)) throw new GatewayError('model_not_allowed');
+/** Kinds whose answers carry token usage (audio reports seconds: counted as requests only). */
+function spendsTokens(plan: RequestPlan): boolean {
+  return plan.kind !== 'none' && plan.kind !== 'audio';
 }
 
 /**
- * Reads the request body only when it must: to ask a stream for its usage chunk (counting keys)
- * or to check `model` against the key's allow-list. Everything else streams through untouched.
+ * The last middleware: forwards the plan upstream, taps the answer for what it spent, and sets
+ * `state.spent` when the answer ends (complete, failed, or cut short by the client or the
+ * shutdown grace); limiters and quotas settle from it.
  */
-async function planRequest(ctx: Context, key: KeyRecord | undefined, counting: boolean, maxBodyBytes: number): Promise<Plan> {
-  const allowed = key?.allowedModels ?? null;
-  const completion = ctx.method === 'POST' && COMPLETION_PATHS.has(ctx.path);
-  if (allowed && ctx.path.startsWith('/v1/models/')) checkModel(allowed, decodeURIComponent(ctx.path.slice('/v1/models/'.length)));
-  const inspect = ctx.method === 'POST' && (allowed !== null || (counting && completion));
-  if (!inspect) return { hideUsageChunk: false };
-  if (allowed && !isJson(ctx)) {
-    throw new GatewayError('model_not_allowed', 'This API key is limited to some models, so only JSON requests naming one are accepted.');
-  }
-  const raw = await readBody(ctx.req, maxBodyBytes);
-  if (completion && counting) {
-    const plan = planCompletion(raw);
-    if (allowed) checkModel(allowed, plan.model);
-    return { body: plan.body, hideUsageChunk: plan.hideUsageChunk };
-  }
-  if (allowed) checkModel(allowed, modelOf(raw));
-  return { body: raw, hideUsageChunk: false };
-}
-
-/** The last middleware: forwards to vLLM, taps answers for token counts, records spent tokens. */
 export function proxy(deps: ProxyDeps) {
   return async function proxyMiddleware(ctx: Context): Promise<void> {
     const state = ctx.state as RequestState;
+    const plan = state.plan!;
     const key = state.key;
-    const counting = deps.usage !== null && key !== undefined;
+    // Tapped in every mode: the plan asked vLLM for usage the client may not want to see.
+    const tapping = spendsTokens(plan);
 
-    let plan: Plan;
-    try {
-      plan = await planRequest(ctx, key, counting, deps.maxBodyBytes);
-    } catch (err) {
-      if (!(err instanceof ClientGone)) throw err;
-      ctx.respond = false;
-      state.outcome = 'client_aborted';
-      return;
-    }
-
-    let usageTap: JsonUsageTap | SseUsageTap | null = null;
+    let usageTap: UsageTap | null = null;
     const chooseTap = (status: number, headers: Record<string, string | string[] | undefined>): BodyTap | null => {
       if (status >= 400) return null;
-      if (key?.allowedModels && ctx.method === 'GET' && ctx.path === '/v1/models') return new ModelListFilter(key.allowedModels);
-      if (!counting) return null;
-      if (isEventStream(headers['content-type'])) usageTap = new SseUsageTap(plan.hideUsageChunk);
-      else if (ctx.method === 'POST') usageTap = new JsonUsageTap();
+      if (key?.allowedModels && ctx.method === 'GET' && plan.route === '/v1/models') return new ModelListFilter(key.allowedModels);
+      if (!tapping) return null;
+      usageTap = isEventStream(headers['content-type'])
+        ? new SseUsageTap({ kind: plan.kind, final: plan.clientUsage.final, perChunk: plan.clientUsage.perChunk, n: plan.n })
+        : new JsonUsageTap();
       return usageTap;
     };
 
     ctx.respond = false;
-    const result = await deps.upstream.forward(ctx.req, ctx.res, { body: plan.body, tap: chooseTap });
+    state.spent = { prompt_tokens: 0, completion_tokens: 0 }; // no answer (the upstream failed): nothing spent
+    const result = await deps.upstream.forward(ctx.req, ctx.res, { body: plan.body, tap: chooseTap, path: plan.target });
     state.sentStatus = result.status;
     state.outcome = result.outcome;
-    if (!key) return;
-    const spent = (usageTap as JsonUsageTap | SseUsageTap | null)?.usage;
-    const prompt = spent?.prompt_tokens ?? 0;
-    const completion = spent?.completion_tokens ?? 0;
-    state.spent = { prompt_tokens: prompt, completion_tokens: completion };
-    deps.usage?.add(key, { requests: 1, prompt_tokens: prompt, completion_tokens: completion });
-    if (key.tpmLimit !== null && prompt + completion > 0) {
-      await deps.tokens.record(key.keyId, prompt + completion, deps.windowMs).catch(() => undefined);
-    }
+    // Complete or cut short: what was seen of the answer is what it spent.
+    const seen = (usageTap as UsageTap | null)?.usage;
+    state.spent = { prompt_tokens: seen?.prompt_tokens ?? 0, completion_tokens: seen?.completion_tokens ?? 0 };
+    if (key) deps.usage?.add(key, { requests: 1, ...state.spent });
   };
 }

@@ -34,7 +34,9 @@ export function quota(quotas: Quotas, timeZone: () => string, usage: UsageLedger
     try {
       await next();
     } finally {
-      await quotas.settle(admission, state.spent);
+      // A request that never got an answer (refused before the upstream, or the upstream failed)
+      // gives its request back, as the Usage tab does not count it either.
+      await quotas.settle(admission, state.sentStatus === undefined ? undefined : state.spent);
     }
   };
 }

@@ -12,36 +12,58 @@ function retryAfter(decision: RateLimitDecision): Record<string, string> {
   return { 'Retry-After': String(Math.max(1, seconds(decision.resetMs))) };
 }
 
+export interface RateLimitDeps {
+  limiter: RateLimiter;
+  tokens: TokenLimiter;
+  windowMs: number;
+  usage: UsageLedger | null;
+  /** Reserved for a request whose plan set no budget (TOKEN_RESERVE_DEFAULT). */
+  tokenReserveDefault: number;
+}
+
 /**
- * Applies the key's limits: tokens per window first (a check that records nothing), then
- * requests per window (which admits and records), so a request refused for tokens never uses up
- * a request slot. Sets X-RateLimit-* on every authenticated answer.
+ * Applies the key's limits, after the request plan: tokens per window first (reserving the
+ * plan's budget, capped at the key's limit), then requests per window, so a request refused
+ * for tokens never uses up a request slot. The reservation is settled to `state.spent` when
+ * the answer has ended, whatever happened to it. Sets X-RateLimit-* on every authenticated answer.
  */
-export function rateLimit(limiter: RateLimiter, tokens: TokenLimiter, windowMs: number, usage: UsageLedger | null) {
+export function rateLimit(deps: RateLimitDeps) {
+  const { limiter, tokens, windowMs, usage } = deps;
   return async function rateLimitMiddleware(ctx: Context, next: Next): Promise<void> {
-    const key = (ctx.state as RequestState).key;
+    const state = ctx.state as RequestState;
+    const key = state.key;
     if (!key) return next();
 
+    let reservation: string | null = null;
     if (key.tpmLimit !== null) {
-      const spent = await tokens.check(key.keyId, key.tpmLimit, windowMs);
-      ctx.set('X-RateLimit-Limit-Tokens', String(spent.limit));
-      ctx.set('X-RateLimit-Remaining-Tokens', String(spent.remaining));
-      if (!spent.allowed) {
-        usage?.add(key, { rate_limited: 1 });
-        throw new GatewayError('token_limit_exceeded', undefined, retryAfter(spent));
-      }
-    }
-
-    if (key.rateLimit > 0) {
-      const decision = await limiter.check(key.keyId, key.rateLimit, windowMs);
-      ctx.set('X-RateLimit-Limit', String(decision.limit));
-      ctx.set('X-RateLimit-Remaining', String(decision.remaining));
-      ctx.set('X-RateLimit-Reset', String(seconds(decision.resetMs)));
+      const want = Math.min(state.tokenBudget ?? deps.tokenReserveDefault, key.tpmLimit);
+      const decision = await tokens.reserve(key.keyId, key.tpmLimit, windowMs, want);
+      ctx.set('X-RateLimit-Limit-Tokens', String(decision.limit));
+      ctx.set('X-RateLimit-Remaining-Tokens', String(decision.remaining));
       if (!decision.allowed) {
         usage?.add(key, { rate_limited: 1 });
-        throw new GatewayError('rate_limit_exceeded', undefined, retryAfter(decision));
+        throw new GatewayError('token_limit_exceeded', undefined, retryAfter(decision));
+      }
+      reservation = decision.reservation;
+    }
+
+    try {
+      if (key.rateLimit > 0) {
+        const decision = await limiter.check(key.keyId, key.rateLimit, windowMs);
+        ctx.set('X-RateLimit-Limit', String(decision.limit));
+        ctx.set('X-RateLimit-Remaining', String(decision.remaining));
+        ctx.set('X-RateLimit-Reset', String(seconds(decision.resetMs)));
+        if (!decision.allowed) {
+          usage?.add(key, { rate_limited: 1 });
+          throw new GatewayError('rate_limit_exceeded', undefined, retryAfter(decision));
+        }
+      }
+      await next();
+    } finally {
+      if (key.tpmLimit !== null) {
+        const spent = state.spent ? state.spent.prompt_tokens + state.spent.completion_tokens : 0;
+        if (reservation !== null || spent > 0) await tokens.settle(key.keyId, reservation, spent, windowMs).catch(() => undefined);
       }
     }
-    return next();
   };
 }

@@ -1,5 +1,7 @@
 import type { KeyStore } from '../keys/store.ts';
 import type { KeyRecord } from '../keys/types.ts';
+import type { CanonicalPath } from '../request/path.ts';
+import type { RequestPlan } from '../request/plan.ts';
 
 /** How the gateway decides who gets in, fixed at start. */
 export type AuthState =
@@ -20,6 +22,12 @@ export interface RequestState {
    * admission); limiters reserve this, or TOKEN_RESERVE_DEFAULT when unset.
    */
   tokenBudget?: number;
+  /** The canonical path (set first, by routeRequest). */
+  where?: Extract<CanonicalPath, { ok: true }>;
+  /** The one reading of the request that limits, metering and the upstream take (set by planRequest). */
+  plan?: RequestPlan;
+  /** The model vLLM will read (null: none named), for routing to an upstream. */
+  model?: string | null;
   /** Tokens the answer spent (set by the proxy once the answer ended, cut short or not). */
   spent?: { prompt_tokens: number; completion_tokens: number };
 }

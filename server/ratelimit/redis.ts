@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { withFallback, type RedisHealth } from './health.ts';
 import type { MemoryRateLimiter } from './memory.ts';
-import { REQUEST_PEEK_LUA, SLIDING_WINDOW_LUA, TOKEN_CHECK_LUA, TOKEN_RECORD_LUA } from './script.ts';
+import { REQUEST_PEEK_LUA, SLIDING_WINDOW_LUA, TOKEN_RESERVE_LUA, TOKEN_SETTLE_LUA } from './script.ts';
 import type { MemoryTokenLimiter } from './tokens-memory.ts';
-import type { RateLimitDecision, RateLimiter, TokenLimiter } from './types.ts';
+import { RESERVATION_TTL_MS, RESERVED_RETRY_MS, type RateLimitDecision, type RateLimiter, type TokenDecision, type TokenLimiter } from './types.ts';
 
 /** A check slower than this counts as Redis being unavailable for this request. */
 export const REDIS_COMMAND_TIMEOUT_MS = 250;
@@ -13,8 +13,8 @@ type Reply = [number, number, number];
 interface RedisWithScripts extends Redis {
   /** `numberOfKeys, ...keys, ...args` (see SLIDING_WINDOW_LUA); three numbers per check. */
   cgSlidingWindow(...numberOfKeysKeysAndArgs: Array<string | number>): Promise<number[]>;
-  cgTokenCheck(set: string, sum: string, windowMs: number, limit: number): Promise<Reply>;
-  cgTokenRecord(set: string, sum: string, windowMs: number, member: string, tokens: number): Promise<number>;
+  cgTokenReserve(set: string, sum: string, held: string, windowMs: number, limit: number, tokens: number, member: string, ttlMs: number, retryMs: number): Promise<Reply>;
+  cgTokenSettle(set: string, sum: string, held: string, windowMs: number, reservation: string, member: string, tokens: number): Promise<number>;
   cgRequestPeek(key: string, windowMs: number): Promise<[number, number]>;
 }
 
@@ -35,8 +35,8 @@ export function connectRedis(url: string): Redis {
   });
   // No numberOfKeys: a batch names its own count, as the first argument.
   redis.defineCommand('cgSlidingWindow', { lua: SLIDING_WINDOW_LUA });
-  redis.defineCommand('cgTokenCheck', { numberOfKeys: 2, lua: TOKEN_CHECK_LUA });
-  redis.defineCommand('cgTokenRecord', { numberOfKeys: 2, lua: TOKEN_RECORD_LUA });
+  redis.defineCommand('cgTokenReserve', { numberOfKeys: 3, lua: TOKEN_RESERVE_LUA });
+  redis.defineCommand('cgTokenSettle', { numberOfKeys: 3, lua: TOKEN_SETTLE_LUA });
   redis.defineCommand('cgRequestPeek', { numberOfKeys: 1, lua: REQUEST_PEEK_LUA });
   return redis;
 }
@@ -123,31 +123,33 @@ export class RedisRateLimiter implements RateLimiter {
   async close(): Promise<void> {}
 }
 
-/** The shared token window: a check script before the request, a record script after the answer. */
+/** The shared token window: a reserve script at admission, a settle script when the answer ended. */
 export class RedisTokenLimiter implements TokenLimiter {
   private readonly nonce = new Nonce();
 
   constructor(private readonly redis: Redis) {}
 
-  private keys(id: string): [string, string] {
-    return [`cg:tpm:{${id}}:set`, `cg:tpm:{${id}}:sum`];
+  private keys(id: string): [string, string, string] {
+    return [`cg:tpm:{${id}}:set`, `cg:tpm:{${id}}:sum`, `cg:tpm:{${id}}:held`];
   }
 
-  async check(id: string, limit: number, windowMs: number): Promise<RateLimitDecision> {
-    const [set, sum] = this.keys(id);
-    const [admitted, remaining, reset] = await (this.redis as RedisWithScripts).cgTokenCheck(set, sum, windowMs, limit);
-    return { allowed: admitted === 1, limit, remaining, resetMs: reset };
+  async reserve(id: string, limit: number, windowMs: number, tokens: number): Promise<TokenDecision> {
+    const [set, sum, held] = this.keys(id);
+    const member = `${this.nonce.next()}:${tokens}`;
+    const [admitted, remaining, reset] = await (this.redis as RedisWithScripts).cgTokenReserve(set, sum, held, windowMs, limit, tokens, member, RESERVATION_TTL_MS, RESERVED_RETRY_MS);
+    const allowed = admitted === 1;
+    return { allowed, limit, remaining, resetMs: reset, reservation: allowed && tokens > 0 ? member : null };
   }
 
-  /** The check script records nothing (it only forgets what left the window): it is its own peek. */
+  /** A reservation of 0 tokens holds nothing (the script only forgets what left the window): it is the peek. */
   peek(id: string, limit: number, windowMs: number): Promise<RateLimitDecision> {
-    return this.check(id, limit, windowMs);
+    return this.reserve(id, limit, windowMs, 0);
   }
 
-  async record(id: string, tokens: number, windowMs: number): Promise<void> {
-    if (tokens <= 0) return;
-    const [set, sum] = this.keys(id);
-    await (this.redis as RedisWithScripts).cgTokenRecord(set, sum, windowMs, `${this.nonce.next()}:${tokens}`, tokens);
+  async settle(id: string, reservation: string | null, spent: number, windowMs: number): Promise<void> {
+    if (reservation === null && spent <= 0) return;
+    const [set, sum, held] = this.keys(id);
+    await (this.redis as RedisWithScripts).cgTokenSettle(set, sum, held, windowMs, reservation ?? '', `${this.nonce.next()}:${spent}`, Math.max(0, spent));
   }
 
   async close(): Promise<void> {}
@@ -174,6 +176,9 @@ export class FallbackRateLimiter implements RateLimiter {
   }
 }
 
+/** Reservations made in Redis carry this prefix, so they are settled where they were made. */
+const SHARED = 'r:';
+
 export class FallbackTokenLimiter implements TokenLimiter {
   constructor(
     private readonly health: RedisHealth,
@@ -181,16 +186,36 @@ export class FallbackTokenLimiter implements TokenLimiter {
     private readonly local: MemoryTokenLimiter,
   ) {}
 
-  check(id: string, limit: number, windowMs: number): Promise<RateLimitDecision> {
-    return withFallback<TokenLimiter, RateLimitDecision>(this.health, this.shared, this.local, (l) => l.check(id, limit, windowMs));
+  async reserve(id: string, limit: number, windowMs: number, tokens: number): Promise<TokenDecision> {
+    if (this.health.usable()) {
+      try {
+        const d = await this.shared.reserve(id, limit, windowMs, tokens);
+        return { ...d, reservation: d.reservation === null ? null : SHARED + d.reservation };
+      } catch (err) {
+        this.health.markDown(err as Error);
+      }
+    }
+    return this.local.reserve(id, limit, windowMs, tokens);
   }
 
   peek(id: string, limit: number, windowMs: number): Promise<RateLimitDecision> {
     return withFallback<TokenLimiter, RateLimitDecision>(this.health, this.shared, this.local, (l) => l.peek(id, limit, windowMs));
   }
 
-  record(id: string, tokens: number, windowMs: number): Promise<void> {
-    return withFallback<TokenLimiter, void>(this.health, this.shared, this.local, (l) => l.record(id, tokens, windowMs));
+  async settle(id: string, reservation: string | null, spent: number, windowMs: number): Promise<void> {
+    const mine = reservation?.startsWith(SHARED) ? reservation.slice(SHARED.length) : null;
+    if (reservation === null || mine !== null) {
+      if (this.health.usable()) {
+        try {
+          return await this.shared.settle(id, mine, spent, windowMs);
+        } catch (err) {
+          // The Redis reservation expires by itself; the spend is kept here meanwhile.
+          this.health.markDown(err as Error);
+        }
+      }
+      return this.local.settle(id, null, spent);
+    }
+    return this.local.settle(id, reservation, spent);
   }
 
   async close(): Promise<void> {

@@ -81,17 +81,27 @@ return {count, reset}
 export const REQUEST_PEEK_SHA = createHash('sha1').update(REQUEST_PEEK_LUA).digest('hex');
 
 /**
- * Token window, check half: may this key spend more tokens now? Read-only but for pruning.
- * Entries are sorted-set members "<nonce>:<tokens>" scored by time; a companion counter holds
- * their sum so a check is O(entries leaving the window), not O(window).
+ * Token window, admission half: spent plus reserved plus this request's budget must stay within
+ * the limit (or nothing is spent or reserved at all); if so the budget is reserved. Spends are
+ * sorted-set members "<nonce>:<tokens>" scored by time, with a companion counter holding their sum
+ * so pruning is O(spends leaving the window). Reservations are members "<nonce>:<tokens>" of a
+ * third set scored by their expiry, so a replica that died before settling blocks nobody for long.
  */
-export const TOKEN_CHECK_LUA = `
+export const TOKEN_RESERVE_LUA = `
 -- KEYS[1]  sorted set of spends: member = "<nonce>:<tokens>", score = time in ms
 -- KEYS[2]  the sum of the tokens in KEYS[1]
+-- KEYS[3]  sorted set of reservations: member = "<nonce>:<tokens>", score = expiry in ms
 -- ARGV[1]  window length in ms
 -- ARGV[2]  limit: tokens per window
+-- ARGV[3]  tokens to reserve (0: admit or refuse, reserve nothing)
+-- ARGV[4]  the reservation's member
+-- ARGV[5]  how long a reservation may stay unsettled, in ms
+-- ARGV[6]  Retry-After (ms) when other requests' reservations alone fill the limit
+-- Returns {admitted, remaining, ms until enough frees}.
 local window = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
+local want = tonumber(ARGV[3])
+-- Redis's clock, not the caller's: replicas with skewed clocks still share one window.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 -- Subtract the spends leaving the window from the sum, then forget them.
@@ -104,45 +114,64 @@ if freed > 0 then
   redis.call('DECRBY', KEYS[2], freed)
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 end
-local used = tonumber(redis.call('GET', KEYS[2]) or '0')
+local spent = tonumber(redis.call('GET', KEYS[2]) or '0')
 -- The counter can outlive its set only through expiry races: an empty set means nothing is spent.
-if redis.call('ZCARD', KEYS[1]) == 0 or used < 0 then
+if redis.call('ZCARD', KEYS[1]) == 0 or spent < 0 then
   redis.call('DEL', KEYS[2])
-  used = 0
+  spent = 0
 end
+-- Reservations past their expiry were never settled (their replica died): forget them.
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+local held = 0
+for _, member in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+  held = held + tonumber(string.match(member, ':(%d+)$'))
+end
+local used = spent + held
 local spends = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-if used < limit then
-  -- Admitted. Reset: time until the oldest spend leaves the window.
+if used + want <= limit or used == 0 then
+  if want > 0 then
+    redis.call('ZADD', KEYS[3], now + tonumber(ARGV[5]), ARGV[4])
+    redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[5]))
+  end
+  -- Reset: time until the oldest spend leaves the window.
   local reset = 0
   if spends[2] then reset = tonumber(spends[2]) + window - now end
-  return {1, limit - used, reset}
+  return {1, math.max(0, limit - used - want), reset}
 end
--- Denied: walk the spends oldest first until enough would have left to go below the limit.
+-- Refused. Spends must fall to this for the request to fit beside the reservations.
+local target = limit - held - want
+if target < 0 then return {0, math.max(0, limit - used), tonumber(ARGV[6])} end
+-- Walk the spends oldest first until enough would have left.
 local gone = 0
 for i = 1, #spends, 2 do
   gone = gone + tonumber(string.match(spends[i], ':(%d+)$'))
-  if used - gone < limit then
-    return {0, 0, tonumber(spends[i + 1]) + window - now}
+  if spent - gone <= target then
+    return {0, math.max(0, limit - used), tonumber(spends[i + 1]) + window - now}
   end
 end
-return {0, 0, window}
+return {0, math.max(0, limit - used), window}
 `;
 
-/** Token window, record half: adds what an answer spent, after it was answered. */
-export const TOKEN_RECORD_LUA = `
--- KEYS[1]  sorted set of spends, KEYS[2] their sum (as in the check script)
+/** Token window, settling half: drops a reservation and adds what the answer spent, now. */
+export const TOKEN_SETTLE_LUA = `
+-- KEYS[1]  sorted set of spends, KEYS[2] their sum, KEYS[3] reservations (as in the reserve script)
 -- ARGV[1]  window length in ms
--- ARGV[2]  member "<nonce>:<tokens>"
--- ARGV[3]  tokens spent
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZADD', KEYS[1], now, ARGV[2])
-redis.call('INCRBY', KEYS[2], tonumber(ARGV[3]))
--- Both keys vanish once the newest spend has left the window.
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]))
-redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[1]))
+-- ARGV[2]  the reservation's member ('' when nothing was reserved)
+-- ARGV[3]  the spend's member "<nonce>:<tokens>"
+-- ARGV[4]  tokens spent (0: only drop the reservation)
+if ARGV[2] ~= '' then redis.call('ZREM', KEYS[3], ARGV[2]) end
+local spent = tonumber(ARGV[4])
+if spent > 0 then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('INCRBY', KEYS[2], spent)
+  -- Both vanish once the newest spend has left the window.
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]))
+  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[1]))
+end
 return 1
 `;
 
-export const TOKEN_CHECK_SHA = createHash('sha1').update(TOKEN_CHECK_LUA).digest('hex');
-export const TOKEN_RECORD_SHA = createHash('sha1').update(TOKEN_RECORD_LUA).digest('hex');
+export const TOKEN_RESERVE_SHA = createHash('sha1').update(TOKEN_RESERVE_LUA).digest('hex');
+export const TOKEN_SETTLE_SHA = createHash('sha1').update(TOKEN_SETTLE_LUA).digest('hex');

@@ -1,11 +1,13 @@
-import type { RateLimitDecision, TokenLimiter } from './types.ts';
+import { RESERVATION_TTL_MS, RESERVED_RETRY_MS, type RateLimitDecision, type TokenDecision, type TokenLimiter } from './types.ts';
 
-/** (time, tokens) entries of one key, oldest first, with their running sum. */
+/** One key: (time, tokens) spends, oldest first, with their running sum; and open reservations. */
 class TokenWindow {
   times: number[] = [];
   tokens: number[] = [];
   head = 0;
   sum = 0;
+  readonly held = new Map<string, { tokens: number; expires: number }>();
+  heldSum = 0;
 
   add(t: number, n: number): void {
     this.times.push(t);
@@ -13,7 +15,7 @@ class TokenWindow {
     this.sum += n;
   }
 
-  dropThrough(cutoff: number): void {
+  dropThrough(cutoff: number, now: number): void {
     while (this.head < this.times.length && this.times[this.head]! <= cutoff) {
       this.sum -= this.tokens[this.head]!;
       this.head += 1;
@@ -23,18 +25,27 @@ class TokenWindow {
       this.tokens = this.tokens.slice(this.head);
       this.head = 0;
     }
+    for (const [id, h] of this.held) if (h.expires <= now) this.release(id);
+  }
+
+  release(reservation: string): void {
+    const h = this.held.get(reservation);
+    if (!h) return;
+    this.held.delete(reservation);
+    this.heldSum -= h.tokens;
   }
 
   get empty(): boolean {
-    return this.head >= this.times.length;
+    return this.head >= this.times.length && this.held.size === 0;
   }
 
-  /** Ms until enough tokens leave the window for the sum to drop below `limit`. */
-  msUntilBelow(limit: number, windowMs: number, now: number): number {
+  /** Ms until enough spends leave the window for `sum` to fall to `target` or below. */
+  msUntilAtMost(target: number, windowMs: number, now: number): number {
+    if (target < 0) return RESERVED_RETRY_MS; // other requests' reservations alone fill the limit
     let freed = 0;
     for (let i = this.head; i < this.times.length; i += 1) {
       freed += this.tokens[i]!;
-      if (this.sum - freed < limit) return this.times[i]! + windowMs - now;
+      if (this.sum - freed <= target) return this.times[i]! + windowMs - now;
     }
     return windowMs;
   }
@@ -42,53 +53,66 @@ class TokenWindow {
 
 const SWEEP_EVERY_MS = 10_000;
 
-/** Tokens per sliding window in this replica's memory; idle keys swept out. */
+/** Tokens per sliding window, with reservations, in this replica's memory; idle keys swept out. */
 export class MemoryTokenLimiter implements TokenLimiter {
   private readonly windows = new Map<string, TokenWindow>();
   private lastSweep = 0;
+  private seq = 0;
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  checkSync(id: string, limit: number, windowMs: number): RateLimitDecision {
-    const now = this.now();
-    if (now - this.lastSweep >= SWEEP_EVERY_MS) this.sweep(now, windowMs);
-    const w = this.windows.get(id);
-    w?.dropThrough(now - windowMs);
-    const used = w?.sum ?? 0;
-    if (used < limit) {
-      const resetMs = w && !w.empty ? w.times[w.head]! + windowMs - now : 0;
-      return { allowed: true, limit, remaining: limit - used, resetMs };
-    }
-    return { allowed: false, limit, remaining: 0, resetMs: w!.msUntilBelow(limit, windowMs, now) };
-  }
-
-  async check(id: string, limit: number, windowMs: number): Promise<RateLimitDecision> {
-    return this.checkSync(id, limit, windowMs);
-  }
-
-  /** The check records nothing: it is its own peek. */
-  async peek(id: string, limit: number, windowMs: number): Promise<RateLimitDecision> {
-    return this.checkSync(id, limit, windowMs);
-  }
-
-  recordSync(id: string, tokens: number): void {
-    if (tokens <= 0) return;
+  private window(id: string): TokenWindow {
     let w = this.windows.get(id);
     if (!w) {
       w = new TokenWindow();
       this.windows.set(id, w);
     }
-    w.add(this.now(), tokens);
+    return w;
   }
 
-  async record(id: string, tokens: number): Promise<void> {
-    this.recordSync(id, tokens);
+  reserveSync(id: string, limit: number, windowMs: number, tokens: number): TokenDecision {
+    const now = this.now();
+    if (now - this.lastSweep >= SWEEP_EVERY_MS) this.sweep(now, windowMs);
+    const w = this.window(id);
+    w.dropThrough(now - windowMs, now);
+    const used = w.sum + w.heldSum;
+    const oldest = w.head < w.times.length ? w.times[w.head]! + windowMs - now : 0;
+    if (used + tokens <= limit || used === 0) {
+      let reservation: string | null = null;
+      if (tokens > 0) {
+        reservation = `m.${(this.seq += 1)}`;
+        w.held.set(reservation, { tokens, expires: now + RESERVATION_TTL_MS });
+        w.heldSum += tokens;
+      }
+      return { allowed: true, limit, remaining: Math.max(0, limit - used - tokens), resetMs: oldest, reservation };
+    }
+    return { allowed: false, limit, remaining: Math.max(0, limit - used), resetMs: w.msUntilAtMost(limit - w.heldSum - tokens, windowMs, now), reservation: null };
+  }
+
+  async reserve(id: string, limit: number, windowMs: number, tokens: number): Promise<TokenDecision> {
+    return this.reserveSync(id, limit, windowMs, tokens);
+  }
+
+  /** A reservation of 0 tokens holds nothing: it is the peek. */
+  async peek(id: string, limit: number, windowMs: number): Promise<RateLimitDecision> {
+    return this.reserveSync(id, limit, windowMs, 0);
+  }
+
+  settleSync(id: string, reservation: string | null, spent: number): void {
+    const w = this.window(id);
+    if (reservation !== null) w.release(reservation);
+    if (spent > 0) w.add(this.now(), spent);
+    if (w.empty) this.windows.delete(id);
+  }
+
+  async settle(id: string, reservation: string | null, spent: number): Promise<void> {
+    this.settleSync(id, reservation, spent);
   }
 
   private sweep(now: number, windowMs: number): void {
     this.lastSweep = now;
     for (const [id, w] of this.windows) {
-      w.dropThrough(now - windowMs);
+      w.dropThrough(now - windowMs, now);
       if (w.empty) this.windows.delete(id);
     }
   }

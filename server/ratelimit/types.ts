@@ -19,17 +19,35 @@ export interface RateLimiter {
   close(): Promise<void>;
 }
 
+/** A token admission: the decision, and the reservation to settle once the answer ended. */
+export interface TokenDecision extends RateLimitDecision {
+  /** Null when nothing was reserved (denied, or a request that reserves 0). */
+  reservation: string | null;
+}
+
 /**
- * Tokens per sliding window. A request is admitted while fewer than `limit` tokens were spent in
- * the window; what an answer spends is recorded after it (its size is unknown before).
+ * Tokens per sliding window, with reservations so concurrent requests cannot all slip in
+ * under the limit. Admission reserves the request's budget; the answer's real usage settles it.
+ * A request is admitted when the tokens spent in the window plus those reserved plus its own
+ * stay within `limit`, or when nothing is spent or reserved at all.
  */
 export interface TokenLimiter {
-  check(id: string, limit: number, windowMs: number): Promise<RateLimitDecision>;
-  record(id: string, tokens: number, windowMs: number): Promise<void>;
-  /** The window as it stands, recording nothing (`GET /auth/key`). */
+  reserve(id: string, limit: number, windowMs: number, tokens: number): Promise<TokenDecision>;
+  /** Drops the reservation and records what the answer spent, from now, in the window. */
+  settle(id: string, reservation: string | null, spent: number, windowMs: number): Promise<void>;
+  /** The window as it stands, reserving and recording nothing (`GET /auth/key`). */
   peek(id: string, limit: number, windowMs: number): Promise<RateLimitDecision>;
   close(): Promise<void>;
 }
+
+/**
+ * A reservation not settled within this time is dropped: a replica that died mid-request must
+ * not block a key for ever. Longer than any sane answer (UPSTREAM_TIMEOUT is 600 s by default).
+ */
+export const RESERVATION_TTL_MS = 30 * 60_000;
+
+/** Retry-After for a request refused only because of other requests' reservations. */
+export const RESERVED_RETRY_MS = 1_000;
 
 export interface LimiterStatus {
   backend: 'memory' | 'redis';

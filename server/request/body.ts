@@ -50,3 +50,57 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
     req.on('aborted', onGone);
   });
 }
+
+/** Room for one body taken from a BufferBudget (see budget.ts), kept apart so body.ts stays I/O only. */
+export interface ByteBudget {
+  take(bytes: number): Promise<() => void>;
+}
+
+export interface HeldBody {
+  body: Buffer;
+  /** Gives the body's bytes back to the budget; call once the request is over. */
+  release: () => void;
+}
+
+/**
+ * Reads a body whole, its bytes counted against `budget` before they are held: a declared
+ * length is taken at once (and read into one buffer, no copy), a chunked body chunk by chunk
+ * (reading pauses while it waits for room). 413 past `limit`; ClientGone if the client leaves.
+ */
+export async function readBodyWithin(req: IncomingMessage, limit: number, budget: ByteBudget): Promise<HeldBody> {
+  checkDeclaredLength(req, limit);
+  const releases: Array<() => void> = [];
+  const release = (): void => {
+    for (const r of releases.splice(0)) r();
+  };
+  try {
+    const declared = req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) : null;
+    if (declared !== null) {
+      releases.push(await budget.take(declared));
+      const body = Buffer.allocUnsafe(declared);
+      let size = 0;
+      for await (const chunk of req as AsyncIterable<Buffer>) {
+        chunk.copy(body, size);
+        size += chunk.length;
+      }
+      if (size !== declared) throw new ClientGone();
+      return { body, release };
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > limit) {
+        req.resume();
+        throw bodyTooLarge(limit);
+      }
+      releases.push(await budget.take(chunk.length));
+      chunks.push(chunk);
+    }
+    return { body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), release };
+  } catch (err) {
+    release();
+    if (err instanceof GatewayError || err instanceof ClientGone) throw err;
+    throw new ClientGone(); // the stream broke off: aborted or reset by the client
+  }
+}

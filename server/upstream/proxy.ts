@@ -16,6 +16,8 @@ export interface BodyTap {
 export interface ForwardOptions {
   /** Replaces the client's body (already read, maybe rewritten). */
   body?: Buffer;
+  /** The path and query to send (canonical); default `req.url`. */
+  path?: string;
   /** Chooses a tap once the upstream status and headers are known. */
   tap?: (status: number, headers: Record<string, string | string[] | undefined>) => BodyTap | null;
 }
@@ -137,7 +139,7 @@ export class UpstreamProxy {
       const opts = this.opts;
       this.pool.dispatch(
         {
-          path: this.base + (req.url ?? '/'),
+          path: this.base + (options.path ?? req.url ?? '/'),
           method: method as Dispatcher.HttpMethod,
           headers: upstreamRequestHeaders(req, { upstreamApiKey: this.opts.apiKey, bodyReplaced: options.body !== undefined }),
           body,

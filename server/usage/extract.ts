@@ -8,64 +8,105 @@ function count(value: unknown): number {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.floor(value) : 0;
 }
 
+/**
+ * Reads a `usage` object in any of the shapes vLLM answers with (reference/vllm.md §5): OpenAI
+ * (`prompt_tokens`, `completion_tokens`), Responses (`input_tokens`, `output_tokens`), Anthropic
+ * (`input_tokens` without the cached part, plus `cache_read_input_tokens` and
+ * `cache_creation_input_tokens`, all of which the prompt cost), Cohere's `billed_units`
+ * (`input_tokens`, `image_tokens`).
+ */
 export function toTokenUsage(usage: unknown): TokenUsage | null {
-  if (!usage || typeof usage !== 'object') return null;
+  if (!usage || typeof usage !== 'object' || Array.isArray(usage)) return null;
   const u = usage as Record<string, unknown>;
-  return { prompt_tokens: count(u.prompt_tokens), completion_tokens: count(u.completion_tokens) };
+  if (u.prompt_tokens === undefined && u.completion_tokens === undefined && u.input_tokens === undefined && u.output_tokens === undefined) return null;
+  const prompt = u.prompt_tokens !== undefined
+    ? count(u.prompt_tokens)
+    : count(u.input_tokens) + count(u.cache_read_input_tokens) + count(u.cache_creation_input_tokens) + count(u.image_tokens);
+  const completion = u.completion_tokens !== undefined ? count(u.completion_tokens) : count(u.output_tokens);
+  return { prompt_tokens: prompt, completion_tokens: completion };
 }
 
-const USAGE_KEY = Buffer.from('"usage"');
+/** Captured top-level values bigger than this are not kept (usage objects are tiny). */
+const MAX_CAPTURE_BYTES = 64 * 1024;
 
 /**
- * Finds the top-level `usage` object of a JSON answer without parsing the whole body: vLLM puts
- * it last, so the last `"usage"` followed by an object is it. Falls back to a full parse.
+ * Picks named top-level fields out of a JSON answer as it streams past, holding only their
+ * bytes: the answer itself (embeddings can be many MB) is never held whole. Tracks strings and
+ * nesting, so a `"usage"` inside the model's output or a nested object is not taken for it.
  */
-export function usageFromJson(body: Buffer): TokenUsage | null {
-  const at = body.lastIndexOf(USAGE_KEY);
-  if (at < 0) return null;
-  const open = body.indexOf(0x7b /* { */, at + USAGE_KEY.length);
-  if (open >= 0 && body.subarray(at + USAGE_KEY.length, open).toString().trim() === ':') {
-    let depth = 0;
-    for (let i = open; i < body.length; i += 1) {
-      const c = body[i];
-      if (c === 0x7b) depth += 1;
-      else if (c === 0x7d && --depth === 0) {
-        try {
-          return toTokenUsage(JSON.parse(body.subarray(open, i + 1).toString()));
-        } catch {
-          break;
+export class TopLevelFields {
+  private depth = 0;
+  private inString = false;
+  private escaped = false;
+  private expectKey = false;
+  private key: number[] | null = null;
+  private lastKey = '';
+  private capture: Buffer[] | null = null;
+  private captureSize = 0;
+  readonly values = new Map<string, string>();
+
+  constructor(private readonly wanted: ReadonlySet<string>) {}
+
+  push(chunk: Buffer): void {
+    let from = this.capture ? 0 : -1;
+    for (let i = 0; i < chunk.length; i += 1) {
+      const c = chunk[i]!;
+      if (this.inString) {
+        if (this.escaped) this.escaped = false;
+        else if (c === 0x5c) this.escaped = true;
+        else if (c === 0x22) {
+          this.inString = false;
+          if (this.key) {
+            this.lastKey = Buffer.from(this.key).toString('utf8');
+            this.key = null;
+          }
+        } else if (this.key && this.key.length < 64) this.key.push(c);
+        continue;
+      }
+      if (c === 0x22) {
+        this.inString = true;
+        if (this.depth === 1 && this.expectKey) this.key = [];
+      } else if (c === 0x7b || c === 0x5b) {
+        this.depth += 1;
+        if (this.depth === 1) this.expectKey = true;
+      } else if (c === 0x7d || c === 0x5d) {
+        if (this.depth === 1 && this.capture) from = this.endCapture(chunk, from, i);
+        this.depth -= 1;
+      } else if (this.depth === 1 && c === 0x3a /* : */) {
+        this.expectKey = false;
+        if (this.wanted.has(this.lastKey)) {
+          this.capture = [];
+          this.captureSize = 0;
+          from = i + 1;
         }
+      } else if (this.depth === 1 && c === 0x2c /* , */) {
+        if (this.capture) from = this.endCapture(chunk, from, i);
+        this.expectKey = true;
       }
     }
+    if (this.capture && from >= 0) this.keep(chunk.subarray(from));
   }
-  try {
-    return toTokenUsage((JSON.parse(body.toString()) as { usage?: unknown }).usage);
-  } catch {
-    return null;
+
+  private keep(part: Buffer): void {
+    this.captureSize += part.length;
+    if (this.captureSize <= MAX_CAPTURE_BYTES) this.capture!.push(Buffer.from(part));
   }
-}
 
-const HAS_USAGE_OBJECT = /"usage"\s*:\s*\{/;
+  private endCapture(chunk: Buffer, from: number, at: number): number {
+    if (from >= 0) this.keep(chunk.subarray(from, at));
+    if (this.captureSize <= MAX_CAPTURE_BYTES) this.values.set(this.lastKey, Buffer.concat(this.capture!).toString('utf8'));
+    this.capture = null;
+    return -1;
+  }
 
-export interface SseEvent {
-  usage: TokenUsage | null;
-  /** A usage-only chunk (`choices: []`): what the gateway asked for and may hide. */
-  usageOnly: boolean;
-}
-
-/** Reads one server-sent event (its raw text without the blank line) for usage. */
-export function inspectSseEvent(event: string): SseEvent {
-  if (!HAS_USAGE_OBJECT.test(event)) return { usage: null, usageOnly: false };
-  const data = event
-    .split(/\r?\n/)
-    .filter((line) => line.startsWith('data:'))
-    .map((line) => line.slice(5).trimStart())
-    .join('\n');
-  try {
-    const parsed = JSON.parse(data) as { usage?: unknown; choices?: unknown };
-    const usage = toTokenUsage(parsed.usage);
-    return { usage, usageOnly: usage !== null && Array.isArray(parsed.choices) && parsed.choices.length === 0 };
-  } catch {
-    return { usage: null, usageOnly: false };
+  /** A captured field, parsed; undefined when absent or unreadable. */
+  get(name: string): unknown {
+    const text = this.values.get(name);
+    if (text === undefined) return undefined;
+    try {
+      return JSON.parse(text);
+    } catch {
+      return undefined;
+    }
   }
 }

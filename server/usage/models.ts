@@ -1,15 +1,5 @@
 import type { BodyTap } from '../upstream/proxy.ts';
 
-/** The `model` a JSON request names, or null. */
-export function modelOf(raw: Buffer): string | null {
-  try {
-    const parsed = JSON.parse(raw.toString('utf8')) as { model?: unknown };
-    return parsed && typeof parsed.model === 'string' ? parsed.model : null;
-  } catch {
-    return null;
-  }
-}
-
 /** Narrows a `GET /v1/models` answer to the models a key may use (the list is small: held whole). */
 export class ModelListFilter implements BodyTap {
   readonly rewrites = true;

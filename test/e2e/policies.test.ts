@@ -125,22 +125,25 @@ describe('token limits', () => {
       const first = await chat(TPM, { model: 'demo-model', messages: [{ role: 'user', content: 'a b' }], max_tokens: 10 });
       expect(first.status).toBe(200);
       expect(first.headers.get('x-ratelimit-limit-tokens')).toBe('30');
-      expect(first.headers.get('x-ratelimit-remaining-tokens')).toBe('30');
+      // What is left once this request's budget (max_tokens) is reserved.
+      expect(first.headers.get('x-ratelimit-remaining-tokens')).toBe('20');
       await first.json();
-      // 12 spent. A stream then crosses the limit mid-window: admitted at 12, spends 1 + 25.
+      // 12 spent. A stream whose budget still fits is admitted (12 + 15 <= 30) and spends 1 + 15.
       const openai = new OpenAI({ apiKey: TPM, baseURL: `${stack!.url}/v1`, maxRetries: 0 });
-      const stream = await openai.chat.completions.create({ model: 'demo-model', messages: [{ role: 'user', content: 'a' }], max_tokens: 25, stream: true });
+      const stream = await openai.chat.completions.create({ model: 'demo-model', messages: [{ role: 'user', content: 'a' }], max_tokens: 15, stream: true });
       let chunks = 0;
       for await (const _ of stream) chunks += 1;
-      expect(chunks).toBe(25);
-      await eventually(async () => (await fetch(`${stack!.url}/v1/models`, { headers: bearer(TPM) })).status === 429, 'token limit reached');
-      const denied = await chat(TPM, { model: 'demo-model', messages: [], max_tokens: 1 });
+      expect(chunks).toBe(15);
+      // 28 spent: a request reserving 5 more does not fit; one that reserves nothing still does.
+      await eventually(async () => (await chat(TPM, { model: 'demo-model', messages: [], max_tokens: 5 })).status === 429, 'token limit reached');
+      expect((await fetch(`${stack!.url}/v1/models`, { headers: bearer(TPM) })).status).toBe(200);
+      const denied = await chat(TPM, { model: 'demo-model', messages: [], max_tokens: 5 });
       expect(denied.status).toBe(429);
       expect((await denied.json()).error.code).toBe('token_limit_exceeded');
       const retry = Number(denied.headers.get('retry-after'));
       expect(retry).toBeGreaterThanOrEqual(1);
       expect(retry).toBeLessThanOrEqual(2);
-      expect(denied.headers.get('x-ratelimit-remaining-tokens')).toBe('0');
+      expect(denied.headers.get('x-ratelimit-remaining-tokens')).toBe('2');
       // Other keys are not affected; a refused request did not use up a request slot.
       expect((await chat(PLAIN, { model: 'demo-model', messages: [] })).status).toBe(200);
       await new Promise((r) => setTimeout(r, retry * 1000 + 100));

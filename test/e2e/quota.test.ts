@@ -77,8 +77,9 @@ describe('token quota shared by a client', () => {
     ]);
     const s = await gateway({ sheets, env: { TOKEN_RESERVE_DEFAULT: '1' } });
     let spent = 0;
+    // Each request reserves its max_tokens (99) at admission and spends 100: ten fit in 1,000.
     for (let i = 0; spent < 1000; i += 1) {
-      const res = await chat(s, i % 2 ? A2 : A1);
+      const res = await chat(s, i % 2 ? A2 : A1, 99);
       expect(res.status).toBe(200);
       const body = (await res.json()) as { usage: { total_tokens: number } };
       spent += body.usage.total_tokens;
@@ -127,7 +128,7 @@ describe('counts that hold', () => {
 
     const restarted = await gateway({ sheets, stateDir: state, env });
     expect((await standing(restarted, A1)).quota.tokens).toEqual({ used: 402, limit: 500 });
-    expect((await chat(restarted, A1)).status).toBe(200); // 402 + 1 reserved fits: 603 spent
+    expect((await chat(restarted, A1, 50)).status).toBe(200); // 402 + 50 reserved fits: 453 spent
     const refused = await chat(restarted, A2);
     expect(refused.status).toBe(429);
     expect((await refused.json()).error.code).toBe('quota_exceeded');
@@ -135,7 +136,7 @@ describe('counts that hold', () => {
 
     // A new replica: its own STATE_DIR (empty), no Redis, the same Usage tab.
     const replica = await gateway({ sheets, stateDir: join(folder(), 'state'), env });
-    expect((await standing(replica, A2)).quota.tokens).toEqual({ used: 603, limit: 500 });
+    expect((await standing(replica, A2)).quota.tokens).toEqual({ used: 453, limit: 500 });
     expect((await chat(replica, A2)).status).toBe(429);
   });
 

@@ -72,20 +72,28 @@ describe('usage accounting', () => {
     expect(stack.sheets.count('values.append')).toBe(1);
   });
 
-  it('hides the usage chunk it asked for and leaves every other byte as sent', async () => {
+  it('hides the usage it asked for (per-chunk usage, the usage chunk) and leaves every other byte as sent', async () => {
     stack = await startStack({ rows: [[KEY, 'Acme', '', '', true, '']] });
+    // Usage on content chunks (not on the final `"choices":[]` chunk).
+    const perChunk = /(?<!\[\]),"usage":\{[^{}]*\}/g;
     const text = await rawStream({ model: 'demo-model', messages: [{ role: 'user', content: 'hi' }], max_tokens: 3, stream: true });
     const sent = JSON.parse(stack.vllm.requests.at(-1)!.body);
-    expect(sent.stream_options).toEqual({ include_usage: true });
+    expect(sent.stream_options).toEqual({ include_usage: true, continuous_usage_stats: true });
     const upstream = stack.vllm.streams.at(-1)!;
     const events = upstream.split('\n\n').filter(Boolean);
     const usageEvent = events.find((e) => e.includes('"choices":[]'))!;
     expect(usageEvent).toContain('"usage"');
-    expect(text).toBe(upstream.replace(`${usageEvent}\n\n`, ''));
+    expect(events.filter((e) => e.includes('"usage"'))).toHaveLength(4);
+    expect(text).toBe(upstream.replace(`${usageEvent}\n\n`, '').replace(perChunk, ''));
+    expect(text).not.toContain('usage');
 
     const asked = await rawStream({ model: 'demo-model', messages: [{ role: 'user', content: 'hi' }], max_tokens: 3, stream: true, stream_options: { include_usage: true } });
-    expect(asked).toBe(stack.vllm.streams.at(-1));
+    expect(asked).toBe(stack.vllm.streams.at(-1)!.replace(perChunk, ''));
     expect(asked).toContain('"choices":[]');
+
+    const all = await rawStream({ model: 'demo-model', messages: [{ role: 'user', content: 'hi' }], max_tokens: 3, stream: true, stream_options: { continuous_usage_stats: true, include_usage: true } });
+    expect(all).toBe(stack.vllm.streams.at(-1));
+    expect(JSON.parse(stack.vllm.requests.at(-1)!.body).stream_options).toEqual({ continuous_usage_stats: true, include_usage: true });
   });
 
   it('keeps the counts through a failed flush, merges newer ones, and writes them all once it works', async () => {
