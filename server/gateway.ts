@@ -17,6 +17,7 @@ import { UpstreamProxy } from './upstream/proxy.ts';
 import { usageFileFor } from './usage/columns.ts';
 import { UsageFlusher } from './usage/flusher.ts';
 import { UsageLedger } from './usage/ledger.ts';
+import { StateDir } from './state/files.ts';
 import { FileUsageSink, SheetsUsageSink, type UsageSink } from './usage/sinks.ts';
 
 /** The gateway cannot start: AUTH_FALLBACK=closed with no usable key source or credentials. */
@@ -112,6 +113,23 @@ async function createLimiters(config: Config, log: Logger): Promise<Limiters> {
   };
 }
 
+/**
+ * The usage writer: durable in STATE_DIR when set; with REDIS_URL, replicas add their counts in
+ * Redis and one holder of a leased lock writes for all (docs/usage.md).
+ */
+async function createUsageFlusher(config: Config, log: Logger, ledger: UsageLedger, sink: UsageSink): Promise<UsageFlusher> {
+  const intervalMs = config.USAGE_FLUSH_INTERVAL * 1000;
+  let shared = null;
+  if (config.REDIS_URL) {
+    const { connectUsageRedis, RedisSharedUsage, usageLeaseMs } = await import('./usage/shared.ts');
+    shared = new RedisSharedUsage(connectUsageRedis(config.REDIS_URL), { leaseMs: usageLeaseMs(intervalMs) });
+  }
+  const state = config.STATE_DIR ? new StateDir(config.STATE_DIR, log) : null;
+  const flusher = new UsageFlusher(ledger, sink, { intervalMs, instance: config.INSTANCE_ID, log, state, shared });
+  await flusher.init();
+  return flusher;
+}
+
 function listen(server: Server, port: number, host: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -131,10 +149,8 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     maxBodyBytes: config.MAX_REQUEST_BODY_BYTES,
   });
   const limiters = await createLimiters(config, log);
-  const ledger = sink ? new UsageLedger() : null;
-  const flusher = sink && ledger
-    ? new UsageFlusher(ledger, sink, { intervalMs: config.USAGE_FLUSH_INTERVAL * 1000, instance: config.INSTANCE_ID, log })
-    : null;
+  const ledger = sink ? new UsageLedger({ periodMs: config.USAGE_ROW_PERIOD * 1000 }) : null;
+  const flusher = sink && ledger ? await createUsageFlusher(config, log, ledger, sink) : null;
 
   const metrics = new GatewayMetrics({
     keys: auth.store
@@ -167,7 +183,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     metricsOnPublicPort: config.METRICS_PORT === undefined,
     statusExtras: () => ({
       rate_limiter: limiters.status(),
-      usage: flusher ? { pending_keys: flusher.pendingKeys, flush_failures: flusher.failures } : null,
+      usage: flusher ? flusher.status() : null,
     }),
   });
   const ready = auth.store ? auth.store.start() : Promise.resolve();
