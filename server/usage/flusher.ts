@@ -73,6 +73,8 @@ export class UsageFlusher {
   failures = 0;
   flushes = 0;
   lastError: UsageErrorClass | null = null;
+  /** When the last flush failed: how long until it is tried again. */
+  lastRetryMs: number | null = null;
   /** Told of every flush that wrote or failed (metrics). */
   onResult: (ok: boolean) => void = () => undefined;
 
@@ -154,7 +156,9 @@ export class UsageFlusher {
     }
     if (!handed) ok = (await this.writeLocal()) && ok;
     await this.save();
-    if (!this.stopped) this.schedule(ok ? this.opts.intervalMs : this.retryDelay());
+    if (ok) this.lastRetryMs = null;
+    else this.lastRetryMs = this.retryDelay();
+    if (!this.stopped) this.schedule(this.lastRetryMs ?? this.opts.intervalMs);
     return ok && this.pending.length === 0;
   }
 
