@@ -12,6 +12,12 @@ const QUOTA_RETRY_MAX_MS = 300_000;
 /** At shutdown, how many times a failing flush is tried before the counts are saved (or logged). */
 const FINAL_FLUSH_ATTEMPTS = 3;
 const FINAL_FLUSH_ATTEMPTS_WITH_STATE = 2;
+/**
+ * With Redis, the holder seals a period this many flush intervals after it ended, so every
+ * replica has pushed its last counts of it first (a replica running late still loses nothing:
+ * its counts are sealed in the next flush, as a second row for the period).
+ */
+const SHARED_SEAL_DELAY_INTERVALS = 2;
 
 /**
  * Counts shared through Redis (see shared.ts): replicas push what they counted, and the one
@@ -152,7 +158,9 @@ export class UsageFlusher {
     let handed = false;
     if (shared) {
       handed = await this.pushAll(shared);
-      if (handed) ok = await this.holderFlush(shared, all ? Infinity : this.ledger.periodOf(now), now);
+      // Replicas push once an interval: a period is sealed once every replica has pushed its end.
+      const sealBefore = all ? Infinity : this.ledger.periodOf(now - SHARED_SEAL_DELAY_INTERVALS * this.opts.intervalMs);
+      if (handed) ok = await this.holderFlush(shared, sealBefore, now);
     }
     if (!handed) ok = (await this.writeLocal()) && ok;
     await this.save();
