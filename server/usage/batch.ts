@@ -26,6 +26,8 @@ export function sealBatch(entries: UsageEntry[], instance: string, nowMs: number
 }
 
 export function batchRows(batch: UsageBatch): UsageRow[] {
+  const iso = new Map<number, string>(); // a batch covers a period or a few: format each once
+  const periodIso = (ms: number): string => iso.get(ms) ?? iso.set(ms, new Date(ms).toISOString()).get(ms)!;
   return batch.entries
     .filter((e) => e.requests || e.rate_limited || e.prompt_tokens || e.completion_tokens)
     .map((e) => ({
@@ -38,7 +40,7 @@ export function batchRows(batch: UsageBatch): UsageRow[] {
       completion_tokens: e.completion_tokens,
       instance: batch.instance,
       flush_id: batch.flushId,
-      period_start: new Date(e.periodStart).toISOString(),
+      period_start: periodIso(e.periodStart),
     }));
 }
 

@@ -411,6 +411,12 @@ export class FakeSheets {
     let cells = 0;
     values.forEach((row, i) => {
       const r = a1.startRow - 1 + i;
+      if (r === tab.rows.length && a1.startCol === 1) {
+        // A new row at the end (an append): the same cells, built in one go.
+        tab.rows.push(option === 'RAW' && row.every((cell) => cell !== null && cell !== undefined) ? row.slice() : row.map((cell) => (cell === null || cell === undefined ? '' : this.parseInput(cell, option))));
+        cells += row.length;
+        return;
+      }
       while (tab.rows.length <= r) tab.rows.push([]);
       row.forEach((cell, j) => {
         const c = a1.startCol - 1 + j;
