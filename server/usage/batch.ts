@@ -64,6 +64,8 @@ export function isBatch(v: unknown): v is UsageBatch {
 export interface SavedUsage {
   open: UsageEntry[];
   pending: UsageBatch[];
+  /** Pending flushes whose push to Redis may have landed: they go to Redis again, never to the sheet. */
+  redisOnly?: string[];
 }
 
 export const USAGE_STATE_FILE = 'usage.json';
@@ -73,5 +75,7 @@ export function acceptSavedUsage(v: unknown): SavedUsage | null {
   const s = v as Record<string, unknown>;
   if (!s || typeof s !== 'object' || !Array.isArray(s.open) || !Array.isArray(s.pending)) return null;
   if (!s.open.every(isEntry) || !s.pending.every(isBatch)) return null;
-  return { open: s.open, pending: s.pending };
+  const redisOnly = s.redisOnly ?? [];
+  if (!Array.isArray(redisOnly) || !redisOnly.every((id) => typeof id === 'string')) return null;
+  return { open: s.open, pending: s.pending, redisOnly };
 }

@@ -18,6 +18,7 @@ const FINAL_FLUSH_ATTEMPTS_WITH_STATE = 2;
  * its counts are sealed in the next flush, as a second row for the period).
  */
 const SHARED_SEAL_DELAY_INTERVALS = 2;
+const MAX_SPREAD_MS = 600_000;
 
 /**
  * Counts shared through Redis (see shared.ts): replicas push what they counted, and the one
@@ -46,6 +47,12 @@ export interface FlusherOptions {
   now?: () => number;
   /** Jitter source in [0, 1). */
   random?: () => number;
+  /**
+   * Without Redis: how long after a period ends this flusher seals it. Spreads the replicas'
+   * hourly appends over several minutes instead of one. Default: a random share of a sixth of
+   * the period, at most 10 minutes.
+   */
+  spreadMs?: number;
   /** Where unwritten usage survives a restart; null keeps it in memory only. */
   state?: StateDir | null;
   shared?: SharedUsage | null;
@@ -76,6 +83,7 @@ export class UsageFlusher {
   private savedVersion = -1;
   private pendingChanged = false;
   private readonly now: () => number;
+  private readonly spreadMs: number;
   failures = 0;
   flushes = 0;
   lastError: UsageErrorClass | null = null;
@@ -90,6 +98,7 @@ export class UsageFlusher {
     private readonly opts: FlusherOptions,
   ) {
     this.now = opts.now ?? Date.now;
+    this.spreadMs = opts.spreadMs ?? Math.floor((opts.random ?? Math.random)() * Math.min(ledger.periodMs / 6, MAX_SPREAD_MS));
   }
 
   /** Loads what a previous run left in STATE_DIR: its open counts and its unwritten flushes. */
@@ -98,6 +107,7 @@ export class UsageFlusher {
     if (!saved) return;
     this.ledger.restore(saved.value.open);
     this.pending.push(...saved.value.pending);
+    for (const id of saved.value.redisOnly ?? []) this.redisOnly.add(id);
     const keys = saved.value.open.length + saved.value.pending.reduce((n, b) => n + b.entries.length, 0);
     if (keys) this.opts.log.info({ pending_flushes: saved.value.pending.length, entries: keys }, 'usage from before the restart loaded from STATE_DIR; it is re-sent with its flush_id');
     this.savedVersion = this.ledger.version;
@@ -149,7 +159,7 @@ export class UsageFlusher {
     const now = this.now();
     const shared = this.opts.shared?.usable() ? this.opts.shared : null;
     // With Redis every count goes there at once (the holder writes the hour when it closes).
-    const entries = all || shared ? this.ledger.take() : this.ledger.takeClosed();
+    const entries = all || shared ? this.ledger.take() : this.ledger.take(this.ledger.periodOf(now - this.spreadMs));
     if (entries.length) {
       this.pending.push(sealBatch(entries, this.opts.instance, now));
       this.pendingChanged = true;
@@ -176,7 +186,10 @@ export class UsageFlusher {
       try {
         await shared.push(batch);
       } catch (err) {
-        if (err instanceof UncertainPush) this.redisOnly.add(batch.flushId);
+        if (err instanceof UncertainPush) {
+          this.redisOnly.add(batch.flushId);
+          this.pendingChanged = true;
+        }
         this.opts.log.warn({ error: (err as Error).message }, 'usage could not be added in Redis; this replica writes its own usage until Redis is back');
         return false;
       }
@@ -257,7 +270,7 @@ export class UsageFlusher {
     if (!state || (this.ledger.version === this.savedVersion && !this.pendingChanged)) return;
     const version = this.ledger.version;
     try {
-      await state.write(USAGE_STATE_FILE, { open: this.ledger.snapshot(), pending: this.pending });
+      await state.write(USAGE_STATE_FILE, { open: this.ledger.snapshot(), pending: this.pending, redisOnly: [...this.redisOnly] });
       this.savedVersion = version;
       this.pendingChanged = false;
     } catch (err) {

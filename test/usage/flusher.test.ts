@@ -43,7 +43,7 @@ function setup(opts: { state?: StateDir; start?: number } = {}) {
   const ledger = new UsageLedger({ periodMs: HOUR, now: () => clock.now });
   const sink = new MemorySink();
   const { log, lines } = capture();
-  const flusher = new UsageFlusher(ledger, sink, { intervalMs: 60_000, instance: 'i-1', log, now: () => clock.now, random: () => 0.5, state: opts.state ?? null });
+  const flusher = new UsageFlusher(ledger, sink, { intervalMs: 60_000, instance: 'i-1', log, now: () => clock.now, random: () => 0.5, spreadMs: 0, state: opts.state ?? null });
   return { clock, ledger, sink, flusher, lines };
 }
 
@@ -138,7 +138,7 @@ describe('usage in STATE_DIR', () => {
     expect(second.flusher.status().pending_flushes).toBe(2);
     expect(await second.flusher.tick()).toBe(true);
     expect(second.sink.rows.map((r) => [r.flush_id === sealed, r.requests])).toEqual([[true, 3], [false, 1]]);
-    expect(JSON.parse(await readFile(join(dir, USAGE_STATE_FILE), 'utf8')).value).toEqual({ open: [], pending: [] });
+    expect(JSON.parse(await readFile(join(dir, USAGE_STATE_FILE), 'utf8')).value).toEqual({ open: [], pending: [], redisOnly: [] });
   });
 
   it('ignores a torn or corrupt usage file with a warning and starts empty', async () => {

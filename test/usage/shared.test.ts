@@ -64,7 +64,7 @@ async function replicas(n: number, sheet: Sheet, clock: { now: number }) {
     const ledger = new UsageLedger({ periodMs: HOUR, now: () => clock.now });
     const sink = new ReplicaSink(sheet);
     const shared = new RedisSharedUsage(redis, { leaseMs: 10 * MINUTE });
-    const flusher = new UsageFlusher(ledger, sink, { intervalMs: MINUTE, instance: `replica-${i}`, log: pino({ level: 'silent' }), now: () => clock.now, random: () => 0.5, shared });
+    const flusher = new UsageFlusher(ledger, sink, { intervalMs: MINUTE, instance: `replica-${i}`, log: pino({ level: 'silent' }), now: () => clock.now, random: () => 0.5, spreadMs: 0, shared });
     return { ledger, sink, shared, flusher, redis };
   }));
 }
@@ -163,12 +163,15 @@ describe('one writer for all replicas', () => {
     for (const r of rs) r.ledger.add(KEYS[1]!, { requests: 1 });
     for (const r of rs) await r.flusher.tick(); // in Redis now
     await server.kill();
-    await new Promise((r) => setTimeout(r, 50));
-    for (const r of rs) r.ledger.add(KEYS[1]!, { requests: 10 });
-    clock.now += HOUR;
-    for (const r of rs) expect(await r.flusher.tick()).toBe(true);
-    expect(sheet.appends).toBe(2); // each its own, while Redis is away
-    await server.restart();
+    try {
+      await new Promise((r) => setTimeout(r, 50));
+      for (const r of rs) r.ledger.add(KEYS[1]!, { requests: 10 });
+      clock.now += HOUR;
+      for (const r of rs) expect(await r.flusher.tick()).toBe(true);
+      expect(sheet.appends).toBe(2); // each its own, while Redis is away
+    } finally {
+      await server.restart();
+    }
     await Promise.all(rs.map((r) => new Promise((resolve) => (r.redis.status === 'ready' ? resolve(null) : r.redis.once('ready', resolve)))));
     for (const r of rs) r.ledger.add(KEYS[1]!, { requests: 100 });
     clock.now += HOUR;

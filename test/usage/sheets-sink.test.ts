@@ -29,7 +29,7 @@ async function setup(opts: { timeoutMs?: number; cellLimit?: number; writesPerMi
   const sink = new SheetsUsageSink(createSheetsApi(serviceAccountClient(sa.json), sheets.url), SHEET_ID, 'Usage', log, { timeoutMs: opts.timeoutMs });
   const clock = { now: Date.parse('2026-05-04T08:00:00Z') };
   const ledger = new UsageLedger({ periodMs: HOUR, now: () => clock.now });
-  const flusher = new UsageFlusher(ledger, sink, { intervalMs: 60_000, instance: 'i-1', log, now: () => clock.now, random: () => 0.5 });
+  const flusher = new UsageFlusher(ledger, sink, { intervalMs: 60_000, instance: 'i-1', log, now: () => clock.now, random: () => 0.5, spreadMs: 0 });
   return { sheets, sink, ledger, flusher, clock };
 }
 
