@@ -9,7 +9,6 @@ export type UsageErrorClass =
   | 'sheet_not_shared'
   | 'sheet_not_found'
   | 'sheets_error'
-  | 'usage_tab_invalid'
   | 'usage_file_unwritable';
 
 export const USAGE_ERROR_ADVICE: Record<UsageErrorClass, string> = {
@@ -21,7 +20,6 @@ export const USAGE_ERROR_ADVICE: Record<UsageErrorClass, string> = {
   sheet_not_shared: 'the service account may no longer write to the spreadsheet: share it with the service account as Editor',
   sheet_not_found: 'the spreadsheet was not found: check GOOGLE_SHEET_ID',
   sheets_error: 'Google Sheets refused the write: see the detail in this line; the counts are kept and re-sent',
-  usage_tab_invalid: 'the Usage tab cannot be written as it is (see the detail): fix its header row',
   usage_file_unwritable: 'the usage file beside KEYS_FILE cannot be written: check its folder, permissions and disk space',
 };
 
