@@ -10,8 +10,8 @@ const PERIODS = `${USAGE_PREFIX}periods`;
 const PERIOD_PREFIX = `${USAGE_PREFIX}period:`;
 const LOCK = `${USAGE_PREFIX}lock`;
 const PENDING = `${USAGE_PREFIX}pending`;
-/** A push marker outlives every retry of its push (retries stop at a restart's resend). */
-const PUSH_MARKER_MS = 7 * 24 * 3_600_000;
+/** A push marker outlives every retry of its push, a restart's resend included (two days). */
+const PUSH_MARKER_MS = 2 * 24 * 3_600_000;
 /** Usage scripts move a few hundred fields at most; allow more than the limiter's 250 ms. */
 const USAGE_COMMAND_TIMEOUT_MS = 2_000;
 
