@@ -80,6 +80,8 @@ export class UsageFlusher {
   private pending: UsageBatch[] = [];
   /** Batches whose push to Redis may have landed: they go to Redis again, never to the sheet. */
   private redisOnly = new Set<string>();
+  /** Batches tried on the sheet (an append may land unheard): the sheet again, never Redis. */
+  private sheetsOnly = new Set<string>();
   private savedVersion = -1;
   private pendingChanged = false;
   private readonly now: () => number;
@@ -108,6 +110,8 @@ export class UsageFlusher {
     this.ledger.restore(saved.value.open);
     this.pending.push(...saved.value.pending);
     for (const id of saved.value.redisOnly ?? []) this.redisOnly.add(id);
+    // Whatever else was saved may have been tried on the sheet: it goes there, never to Redis.
+    for (const b of saved.value.pending) if (!this.redisOnly.has(b.flushId)) this.sheetsOnly.add(b.flushId);
     const keys = saved.value.open.length + saved.value.pending.reduce((n, b) => n + b.entries.length, 0);
     if (keys) this.opts.log.info({ pending_flushes: saved.value.pending.length, entries: keys }, 'usage from before the restart loaded from STATE_DIR; it is re-sent with its flush_id');
     this.savedVersion = this.ledger.version;
@@ -172,7 +176,7 @@ export class UsageFlusher {
       const sealBefore = all ? Infinity : this.ledger.periodOf(now - SHARED_SEAL_DELAY_INTERVALS * this.opts.intervalMs);
       if (handed) ok = await this.holderFlush(shared, sealBefore, now);
     }
-    if (!handed) ok = (await this.writeLocal()) && ok;
+    ok = (await this.writeLocal(handed)) && ok;
     await this.save();
     if (ok) this.lastRetryMs = null;
     else this.lastRetryMs = this.retryDelay();
@@ -182,7 +186,7 @@ export class UsageFlusher {
 
   /** Hands this replica's batches to Redis. False when Redis failed (the rest go to the sheet). */
   private async pushAll(shared: SharedUsage): Promise<boolean> {
-    for (const batch of [...this.pending]) {
+    for (const batch of this.pending.filter((b) => !this.sheetsOnly.has(b.flushId))) {
       try {
         await shared.push(batch);
       } catch (err) {
@@ -212,16 +216,21 @@ export class UsageFlusher {
     }
   }
 
-  /** Appends every batch not yet written (but those promised to Redis) in one append. */
-  private async writeLocal(): Promise<boolean> {
-    const batches = this.pending.filter((b) => !this.redisOnly.has(b.flushId));
+  /**
+   * Appends, in one append, the batches already tried on the sheet, and when Redis did not take
+   * this replica's counts (`handed` false) every other batch but those promised to Redis.
+   */
+  private async writeLocal(handed: boolean): Promise<boolean> {
+    const batches = this.pending.filter((b) => !this.redisOnly.has(b.flushId) && (!handed || this.sheetsOnly.has(b.flushId)));
     if (batches.length === 0) return true;
+    for (const b of batches) this.sheetsOnly.add(b.flushId);
     try {
       await this.append(batches);
     } catch (err) {
       return this.failed(err);
     }
     this.pending = this.pending.filter((b) => !batches.includes(b));
+    for (const b of batches) this.sheetsOnly.delete(b.flushId);
     this.pendingChanged = true;
     return this.succeeded(batches.length);
   }

@@ -183,4 +183,28 @@ describe('one writer for all replicas', () => {
     expect(grandTotal(sheet.rows).requests).toBe(220);
     expect(sheet.appends).toBe(3);
   });
+
+  it('a flush tried on the sheet while Redis was away goes to the sheet again (same flush_id), never to Redis', async () => {
+    const sheet = new Sheet();
+    const clock = { now: Date.parse('2026-07-01T00:00:00Z') };
+    const [r] = await replicas(1, sheet, clock);
+    await server.kill();
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      r!.ledger.add(KEYS[2]!, { requests: 5 });
+      clock.now += HOUR;
+      r!.sink.failures.push('late'); // lands, unheard
+      expect(await r!.flusher.tick()).toBe(false);
+    } finally {
+      await server.restart();
+    }
+    await new Promise((resolve) => (r!.redis.status === 'ready' ? resolve(null) : r!.redis.once('ready', resolve)));
+    expect(await r!.flusher.tick()).toBe(true);
+    clock.now += HOUR + 3 * MINUTE;
+    expect(await r!.flusher.tick()).toBe(true);
+    expect(await r!.flusher.stop()).toBe(true);
+    expect(sheet.rows).toHaveLength(2);
+    expect(sheet.rows[1]).toEqual(sheet.rows[0]);
+    expect(totalsByKey(sheet.rows).get(KEYS[2]!.keyId)?.requests).toBe(5);
+  });
 });
