@@ -3,6 +3,7 @@ import type { StateDir } from '../state/files.ts';
 import { acceptSavedUsage, batchRows, sealBatch, USAGE_STATE_FILE, type UsageBatch } from './batch.ts';
 import { USAGE_ERROR_ADVICE, UsageWriteError, type UsageErrorClass } from './errors.ts';
 import type { UsageLedger } from './ledger.ts';
+import { UncertainPush, type SharedUsage } from './shared-usage.ts';
 import type { UsageSink } from './sinks.ts';
 
 const RETRY_INITIAL_MS = 1_000;
@@ -19,26 +20,6 @@ const FINAL_FLUSH_ATTEMPTS_WITH_STATE = 2;
  */
 const SHARED_SEAL_DELAY_INTERVALS = 2;
 const MAX_SPREAD_MS = 600_000;
-
-/**
- * Counts shared through Redis (see shared.ts): replicas push what they counted, and the one
- * holding the flush lock appends for all. `undefined` from holderFlush means Redis failed.
- */
-export interface SharedUsage {
-  usable(): boolean;
-  /** Adds a batch's counts in Redis, once per flushId. Throws; `uncertain` when it may have landed. */
-  push(batch: UsageBatch): Promise<void>;
-  /**
-   * When this replica holds (or can take) the flush lock: seals the periods before `sealBefore`
-   * into a pending record (or takes the record a previous holder left), writes it, clears it.
-   */
-  holderFlush(sealBefore: number, nowMs: number, instance: string, write: (batch: UsageBatch) => Promise<void>): Promise<'not_holder' | 'empty' | 'written'>;
-  /** Frees the lock when held and lets go of Redis (shutdown). */
-  close(): Promise<void>;
-}
-
-/** A push whose outcome is unknown (a timeout): resend it to Redis only, never to Sheets too. */
-export class UncertainPush extends Error {}
 
 export interface FlusherOptions {
   intervalMs: number;

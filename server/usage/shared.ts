@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis as IORedis, type Redis } from 'ioredis';
 import { newFlushId, type UsageBatch } from './batch.ts';
-import { UncertainPush, type SharedUsage } from './flusher.ts';
+import { UncertainPush, type SharedUsage } from './shared-usage.ts';
 import type { UsageEntry } from './ledger.ts';
 import { USAGE_CLEAR_LUA, USAGE_LOCK_LUA, USAGE_PUSH_LUA, USAGE_SEAL_LUA, USAGE_UNLOCK_LUA } from './script.ts';
 
