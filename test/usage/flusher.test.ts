@@ -38,12 +38,12 @@ function capture() {
   return { log: pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s)) }), lines };
 }
 
-function setup(opts: { state?: StateDir; start?: number } = {}) {
+function setup(opts: { state?: StateDir; start?: number; random?: () => number } = {}) {
   const clock = { now: opts.start ?? Date.parse('2026-03-02T10:00:00Z') };
   const ledger = new UsageLedger({ periodMs: HOUR, now: () => clock.now });
   const sink = new MemorySink();
   const { log, lines } = capture();
-  const flusher = new UsageFlusher(ledger, sink, { intervalMs: 60_000, instance: 'i-1', log, now: () => clock.now, random: () => 0.5, spreadMs: 0, state: opts.state ?? null });
+  const flusher = new UsageFlusher(ledger, sink, { intervalMs: 60_000, instance: 'i-1', log, now: () => clock.now, random: opts.random ?? (() => 0.5), spreadMs: 0, state: opts.state ?? null });
   return { clock, ledger, sink, flusher, lines };
 }
 
@@ -105,6 +105,19 @@ describe('usage flushes', () => {
     expect(sink.appends).toBe(appends + 1); // three hours, one append
     expect(sink.rows.map((r) => r.requests)).toEqual([1, 2, 4]);
     expect(flusher.lastRetryMs).toBeNull();
+  });
+
+  it('jitters the 429 backoff between half and one and a half times, so replicas do not retry together', async () => {
+    const delays = [];
+    for (const r of [0, 0.999]) {
+      const { clock, ledger, sink, flusher } = setup({ random: () => r });
+      sink.failures.push(new UsageWriteError('sheets_quota_exceeded', '429'));
+      ledger.add(A, { requests: 1 });
+      clock.now += HOUR;
+      await flusher.tick();
+      delays.push(flusher.lastRetryMs);
+    }
+    expect(delays).toEqual([15_000, 44_970]);
   });
 
   it('keeps the counts of a write refused for the cell limit, and says so', async () => {
