@@ -29,7 +29,8 @@ export interface LedgerOptions {
  * gets one row per period per flusher, whatever the flush interval.
  */
 export class UsageLedger {
-  private entries = new Map<string, UsageEntry>();
+  /** period start → key id → counts: no string built per request on the hot path. */
+  private periods = new Map<number, Map<string, UsageEntry>>();
   readonly periodMs: number;
   private readonly now: () => number;
   /** Bumped by every change: tells the flusher whether the saved state is still current. */
@@ -49,11 +50,15 @@ export class UsageLedger {
   }
 
   private addAt(periodStart: number, key: Pick<KeyRecord, 'keyId' | 'clientName'>, delta: Partial<UsageCounts>): void {
-    const id = `${periodStart}|${key.keyId}`;
-    let entry = this.entries.get(id);
+    let keys = this.periods.get(periodStart);
+    if (!keys) {
+      keys = new Map();
+      this.periods.set(periodStart, keys);
+    }
+    let entry = keys.get(key.keyId);
     if (!entry) {
       entry = { keyId: key.keyId, clientName: key.clientName, periodStart, requests: 0, rate_limited: 0, prompt_tokens: 0, completion_tokens: 0 };
-      this.entries.set(id, entry);
+      keys.set(key.keyId, entry);
     }
     entry.clientName = key.clientName; // a renamed client shows its newest name
     entry.requests += delta.requests ?? 0;
@@ -66,11 +71,10 @@ export class UsageLedger {
   /** Takes the entries of periods that started before `before` (all when omitted). */
   take(before = Infinity): UsageEntry[] {
     const taken: UsageEntry[] = [];
-    for (const [id, e] of this.entries) {
-      if (e.periodStart < before) {
-        taken.push(e);
-        this.entries.delete(id);
-      }
+    for (const [periodStart, keys] of this.periods) {
+      if (periodStart >= before) continue;
+      taken.push(...keys.values());
+      this.periods.delete(periodStart);
     }
     if (taken.length) this.version += 1;
     return taken;
@@ -88,10 +92,14 @@ export class UsageLedger {
 
   /** Distinct keys with counts not yet taken. */
   get pendingKeys(): number {
-    return new Set([...this.entries.values()].map((e) => e.keyId)).size;
+    const keys = new Set<string>();
+    for (const period of this.periods.values()) for (const id of period.keys()) keys.add(id);
+    return keys.size;
   }
 
   snapshot(): UsageEntry[] {
-    return [...this.entries.values()].map((e) => ({ ...e }));
+    const out: UsageEntry[] = [];
+    for (const period of this.periods.values()) for (const e of period.values()) out.push({ ...e });
+    return out;
   }
 }
