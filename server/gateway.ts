@@ -13,11 +13,11 @@ import type { KeySource } from './keys/types.ts';
 import { MemoryRateLimiter } from './ratelimit/memory.ts';
 import { MemoryTokenLimiter } from './ratelimit/tokens-memory.ts';
 import type { LimiterStatus, RateLimiter, TokenLimiter } from './ratelimit/types.ts';
+import { StateDir } from './state/files.ts';
 import { UpstreamProxy } from './upstream/proxy.ts';
 import { usageFileFor } from './usage/columns.ts';
 import { UsageFlusher } from './usage/flusher.ts';
 import { UsageLedger } from './usage/ledger.ts';
-import { StateDir } from './state/files.ts';
 import { FileUsageSink, SheetsUsageSink, type UsageSink } from './usage/sinks.ts';
 
 /** The gateway cannot start: AUTH_FALLBACK=closed with no usable key source or credentials. */
