@@ -91,12 +91,23 @@ function sendError(res: ServerResponse, code: number, message: string): void {
   sendJson(res, code, errorBody(code, message));
 }
 
-/** Google's answer to a write over the per-minute quota. */
+/** Google's answer to a write over the per-minute quota (message and details as Google sends them). */
 function quotaError(): unknown {
-  return errorBody(
+  const body = errorBody(
     429,
     "Quota exceeded for quota metric 'Write requests' and limit 'Write requests per minute per user' of service 'sheets.googleapis.com' for consumer 'project_number:000000000000'.",
   );
+  return {
+    error: {
+      ...body.error,
+      details: [{
+        '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+        reason: 'RATE_LIMIT_EXCEEDED',
+        domain: 'googleapis.com',
+        metadata: { consumer: 'projects/000000000000', quota_limit: 'WriteRequestsPerMinutePerUser', quota_metric: 'sheets.googleapis.com/write_requests', service: 'sheets.googleapis.com' },
+      }],
+    },
+  };
 }
 
 /** Rows up to the last one holding a non-blank cell (what an append appends after). */
