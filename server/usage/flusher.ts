@@ -132,6 +132,11 @@ export class UsageFlusher {
     }
     await this.opts.shared?.close().catch(() => undefined);
     if (ok) return true;
+    if (this.pending.length === 0 && this.ledger.pendingKeys === 0) {
+      // Handed to Redis; only the shared write failed: the record waits there for the next holder.
+      this.opts.log.warn('usage is in Redis, not yet in the sheet: the next replica holding the flush lock writes it');
+      return true;
+    }
     if (this.opts.state) {
       this.opts.log.warn({ pending_flushes: this.pending.length, pending_keys: this.pendingKeys }, 'usage could not be written before exit; it is saved in STATE_DIR and re-sent after a restart');
     } else {
