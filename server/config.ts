@@ -20,6 +20,8 @@ export const DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024 * 1024;
 /** A key-set snapshot older than this is not served when the source is unreachable at start (7 days). */
 export const DEFAULT_SNAPSHOT_MAX_AGE_SECONDS = 604_800;
 export const DEFAULT_UPSTREAM_DISCOVERY_INTERVAL_SECONDS = 30;
+/** A usage row covers an hour per key: cells grow with time, not with traffic. */
+export const DEFAULT_USAGE_ROW_PERIOD_SECONDS = 3_600;
 
 const bool = z
   .string()
@@ -57,6 +59,8 @@ const schema = z.object({
   REDIS_URL: optionalText,
   USAGE_SHEET_NAME: z.string().trim().min(1).default('Usage'),
   USAGE_FLUSH_INTERVAL: int(1).default(60),
+  /** Seconds one usage row covers per key and flusher (docs/usage.md). */
+  USAGE_ROW_PERIOD: int(1).default(DEFAULT_USAGE_ROW_PERIOD_SECONDS),
   ADMIN_API_KEY: optionalText,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   MAX_REQUEST_BODY_BYTES: int(1).default(DEFAULT_MAX_BODY_BYTES),

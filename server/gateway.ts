@@ -141,6 +141,22 @@ async function createLimiters(config: Config, log: Logger): Promise<Limiters> {
   };
 }
 
+/**
+ * The usage writer: durable in STATE_DIR when set; with REDIS_URL, replicas add their counts in
+ * Redis and one holder of a leased lock writes for all (docs/usage.md).
+ */
+async function createUsageFlusher(config: Config, log: Logger, ledger: UsageLedger, sink: UsageSink, state: StateDir | null): Promise<UsageFlusher> {
+  const intervalMs = config.USAGE_FLUSH_INTERVAL * 1000;
+  let shared = null;
+  if (config.REDIS_URL) {
+    const { connectUsageRedis, RedisSharedUsage, usageLeaseMs } = await import('./usage/shared.ts');
+    shared = new RedisSharedUsage(connectUsageRedis(config.REDIS_URL), { leaseMs: usageLeaseMs(intervalMs) });
+  }
+  const flusher = new UsageFlusher(ledger, sink, { intervalMs, instance: config.INSTANCE_ID, log, state, shared });
+  await flusher.init();
+  return flusher;
+}
+
 function listen(server: Server, port: number, host: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -165,10 +181,8 @@ export async function startGateway(config: Config, log: Logger, opts: GatewayOpt
   const quotaSetup = auth.store
     ? await setUpQuotas({ history, stateDir, redis: limiters.redis, reserveDefault: config.TOKEN_RESERVE_DEFAULT, log, now })
     : null;
-  const ledger = sink ? new UsageLedger() : null;
-  const flusher = sink && ledger
-    ? new UsageFlusher(ledger, sink, { intervalMs: config.USAGE_FLUSH_INTERVAL * 1000, instance: config.INSTANCE_ID, log })
-    : null;
+  const ledger = sink ? new UsageLedger({ periodMs: config.USAGE_ROW_PERIOD * 1000 }) : null;
+  const flusher = sink && ledger ? await createUsageFlusher(config, log, ledger, sink, stateDir) : null;
 
   const metrics = new GatewayMetrics({
     keys: auth.store
@@ -206,7 +220,7 @@ export async function startGateway(config: Config, log: Logger, opts: GatewayOpt
     now,
     statusExtras: () => ({
       rate_limiter: limiters.status(),
-      usage: flusher ? { pending_keys: flusher.pendingKeys, flush_failures: flusher.failures } : null,
+      usage: flusher ? flusher.status() : null,
     }),
   });
   const ready = auth.store ? auth.store.start() : Promise.resolve();

@@ -96,21 +96,29 @@ describe('usage accounting', () => {
     expect(JSON.parse(stack.vllm.requests.at(-1)!.body).stream_options).toEqual({ continuous_usage_stats: true, include_usage: true });
   });
 
-  it('keeps the counts through a failed flush, merges newer ones, and writes them all once it works', async () => {
+  it('keeps the counts through a failed flush and writes it, and newer counts, in one append once it works', async () => {
     stack = await startStack({ rows: [[KEY, 'Acme', '', '', true, '']] });
     for (let i = 0; i < 3; i += 1) await client().chat.completions.create({ model: 'demo-model', messages: [{ role: 'user', content: 'a' }], max_tokens: 2 });
     stack.sheets.fail(500, 1, 'values.append');
     expect(await stack.gateway.usage!.flush()).toBe(false);
     expect(usageRows(stack.sheets)).toHaveLength(0);
     const status = await (await fetch(`${stack.url}/auth/status`)).json();
-    expect(status.usage).toEqual({ pending_keys: 1, flush_failures: 1 });
+    expect(status.usage).toEqual({ pending_keys: 1, pending_flushes: 1, flush_failures: 1, last_error: 'sheets_unreachable' });
     await client().chat.completions.create({ model: 'demo-model', messages: [{ role: 'user', content: 'a' }], max_tokens: 2 });
+    const appendsBefore = stack.sheets.count('values.append');
     expect(await stack.gateway.usage!.flush()).toBe(true);
-    expect(usageRows(stack.sheets)).toEqual([expect.objectContaining({ requests: 4, prompt_tokens: 4, completion_tokens: 8 })]);
+    // The failed flush is resent as it was (same flush_id, same rows), with the newer counts as a
+    // second flush in the same append: a flush that may have landed is never changed.
+    expect(stack.sheets.count('values.append')).toBe(appendsBefore + 1);
+    const rows = usageRows(stack.sheets);
+    expect(rows.map((r) => r.requests)).toEqual([3, 1]);
+    expect(new Set(rows.map((r) => r.flush_id)).size).toBe(2);
+    expect(rows.reduce((n, r) => n + Number(r.prompt_tokens), 0)).toBe(4);
+    expect(rows.reduce((n, r) => n + Number(r.completion_tokens), 0)).toBe(8);
   });
 
   it('retries a failed flush by itself with backoff', async () => {
-    stack = await startStack({ rows: [[KEY, 'Acme', '', '', true, '']], env: { USAGE_FLUSH_INTERVAL: '1' } });
+    stack = await startStack({ rows: [[KEY, 'Acme', '', '', true, '']], env: { USAGE_FLUSH_INTERVAL: '1', USAGE_ROW_PERIOD: '1' } });
     stack.sheets.fail(503, 2, 'values.append');
     await client().models.list();
     await eventually(() => usageRows(stack!.sheets).length === 1, 'usage written after retries', 8_000);

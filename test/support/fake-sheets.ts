@@ -14,7 +14,20 @@ export type Cell = string | number | boolean;
 interface Tab {
   sheetId: number;
   rows: Cell[][];
+  /** The grid Google counts cells of: at least this many rows and columns, used or not. */
+  rowCount: number;
+  columnCount: number;
+  /** Widest row written so far (kept, so a cell count does not scan every row). */
+  width: number;
 }
+
+/** A new tab's grid when nothing else is said: Google's 1000 rows by 26 columns. */
+const DEFAULT_GRID = { rowCount: 1000, columnCount: 26 };
+/** Google's cell limit per spreadsheet. */
+export const GOOGLE_CELL_LIMIT = 10_000_000;
+/** Google's write quota: requests a minute per user (service account) per project. */
+export const GOOGLE_WRITES_PER_MINUTE = 60;
+const WRITE_KINDS = new Set(['values.append', 'values.update', 'values.batchUpdate', 'spreadsheets.batchUpdate']);
 
 interface Spreadsheet {
   title: string;
@@ -29,6 +42,17 @@ export interface Fault {
   times: number;
   /** Only requests of this kind fail (e.g. 'values.append'); all when unset. */
   kind?: string;
+  /** A late success, not a failure: the request is carried out, its answer held this long. */
+  lateMs?: number;
+}
+
+export interface FakeSheetsOptions {
+  /** Cells per spreadsheet (Google: 10,000,000); tests scale it down. */
+  cellLimit?: number;
+  /** Write requests a minute per service account (Google: 60); Infinity turns the quota off. */
+  writesPerMinute?: number;
+  /** The fake's clock for the write quota's minutes. */
+  now?: () => number;
 }
 
 export interface SheetsCall {
@@ -42,14 +66,58 @@ const STATUS_TEXT: Record<number, string> = {
   429: 'RESOURCE_EXHAUSTED', 500: 'INTERNAL', 503: 'UNAVAILABLE',
 };
 
+/** Answers held back by a late-success fault: sent after this many ms, if the client still listens. */
+const held = new WeakMap<ServerResponse, number>();
+
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const delay = held.get(res);
+  if (delay !== undefined) {
+    held.delete(res);
+    setTimeout(() => {
+      if (!res.destroyed && !res.writableEnded) sendJson(res, status, body);
+    }, delay).unref();
+    return;
+  }
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }
 
+function errorBody(code: number, message: string): { error: { code: number; message: string; status: string } } {
+  return { error: { code, message, status: STATUS_TEXT[code] ?? 'UNKNOWN' } };
+}
+
 function sendError(res: ServerResponse, code: number, message: string): void {
-  sendJson(res, code, { error: { code, message, status: STATUS_TEXT[code] ?? 'UNKNOWN' } });
+  sendJson(res, code, errorBody(code, message));
+}
+
+/** Google's answer to a write over the per-minute quota (message and details as Google sends them). */
+function quotaError(): unknown {
+  const body = errorBody(
+    429,
+    "Quota exceeded for quota metric 'Write requests' and limit 'Write requests per minute per user' of service 'sheets.googleapis.com' for consumer 'project_number:000000000000'.",
+  );
+  return {
+    error: {
+      ...body.error,
+      details: [{
+        '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+        reason: 'RATE_LIMIT_EXCEEDED',
+        domain: 'googleapis.com',
+        metadata: { consumer: 'projects/000000000000', quota_limit: 'WriteRequestsPerMinutePerUser', quota_metric: 'sheets.googleapis.com/write_requests', service: 'sheets.googleapis.com' },
+      }],
+    },
+  };
+}
+
+/** Rows up to the last one holding a non-blank cell (what an append appends after). */
+function usedRows(rows: Cell[][]): number {
+  for (let i = rows.length - 1; i >= 0; i -= 1) if (rows[i]!.some((c) => c !== '' && c !== undefined)) return i + 1;
+  return 0;
+}
+
+function widest(rows: Cell[][]): number {
+  return rows.reduce((w, r) => Math.max(w, r.length), 0);
 }
 
 function trimRows(rows: Cell[][]): Cell[][] {
@@ -77,6 +145,29 @@ export class FakeSheets {
   faults: Fault[] = [];
   /** Delay before every answer, to keep a load in flight. */
   delayMs = 0;
+  cellLimit: number;
+  writesPerMinute: number;
+  now: () => number;
+  /** Writes accepted per service account and minute (`email|minute` → count), for quota checks. */
+  readonly writesByMinute = new Map<string, number>();
+
+  constructor(opts: FakeSheetsOptions = {}) {
+    this.cellLimit = opts.cellLimit ?? GOOGLE_CELL_LIMIT;
+    this.writesPerMinute = opts.writesPerMinute ?? GOOGLE_WRITES_PER_MINUTE;
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** The most writes one service account made in any one minute. */
+  peakWritesPerMinute(): number {
+    return Math.max(0, ...this.writesByMinute.values());
+  }
+
+  /** Cells of a spreadsheet as Google counts them: every tab's whole grid. */
+  cells(id: string): number {
+    let n = 0;
+    for (const t of this.book(id).tabs.values()) n += Math.max(t.rows.length, t.rowCount) * Math.max(t.width, t.columnCount);
+    return n;
+  }
 
   /** Registers a service account whose JWTs the fake accepts. */
   addServiceAccount(email: string, publicKeyPem: string): void {
@@ -87,10 +178,13 @@ export class FakeSheets {
     this.books.set(id, { title: opts.title ?? id, timeZone: opts.timeZone ?? 'UTC', tabs: new Map(), sharedWith: new Set(opts.sharedWith ?? []) });
   }
 
-  setTab(id: string, tab: string, rows: Cell[][]): void {
+  /** Sets a tab's rows (its grid: `grid`, else what it had, else 1000 x 26). */
+  setTab(id: string, tab: string, rows: Cell[][], grid?: { rowCount: number; columnCount: number }): void {
     const book = this.book(id);
     const existing = book.tabs.get(tab);
-    book.tabs.set(tab, { sheetId: existing?.sheetId ?? book.tabs.size + 1, rows: rows.map((r) => [...r]) });
+    const size = grid ?? (existing ? { rowCount: existing.rowCount, columnCount: existing.columnCount } : DEFAULT_GRID);
+    const copy = rows.map((r) => [...r]);
+    book.tabs.set(tab, { sheetId: existing?.sheetId ?? book.tabs.size + 1, rows: copy, ...size, width: widest(copy) });
   }
 
   tab(id: string, tab: string): Cell[][] | undefined {
@@ -113,8 +207,41 @@ export class FakeSheets {
     this.faults.push({ status, times, kind });
   }
 
+  /**
+   * The next `times` requests of `kind` are carried out (an append lands) but answered only after
+   * `lateMs`: a client with a shorter timeout sees a failure that in fact succeeded.
+   */
+  lateSuccess(lateMs: number, times = 1, kind = 'values.append'): void {
+    this.faults.push({ status: 200, times, kind, lateMs });
+  }
+
+  /** Counts a write against the per-minute quota; false (and nothing counted) when it is spent. */
+  private spendWrite(who: string): boolean {
+    const slot = `${who}|${Math.floor(this.now() / 60_000)}`;
+    const used = this.writesByMinute.get(slot) ?? 0;
+    if (used >= this.writesPerMinute) return false;
+    this.writesByMinute.set(slot, used + 1);
+    return true;
+  }
+
+  /**
+   * An append without HTTP, through the same limits (cells, write quota): for simulations that
+   * make tens of thousands of appends. Answers as the HTTP API would: status and body.
+   */
+  appendDirect(id: string, tab: string, values: Cell[][], who: string): { status: number; body: unknown } {
+    if (!this.spendWrite(who)) return { status: 429, body: quotaError() };
+    const book = this.book(id);
+    return this.appendResult(id, book, `${tab}!A1`, { values }, 'RAW');
+  }
+
   clearFaults(): void {
     this.faults = [];
+  }
+
+  private cellsOf(book: Spreadsheet): number {
+    let n = 0;
+    for (const t of book.tabs.values()) n += Math.max(t.rows.length, t.rowCount) * Math.max(t.width, t.columnCount);
+    return n;
   }
 
   private book(id: string): Spreadsheet {
@@ -180,7 +307,12 @@ export class FakeSheets {
     const fault = this.faults.find((f) => f.times > 0 && (!f.kind || f.kind === kind));
     if (fault) {
       fault.times -= 1;
-      return sendError(res, fault.status, `injected fault ${fault.status}`);
+      if (fault.lateMs === undefined) return sendError(res, fault.status, `injected fault ${fault.status}`);
+      held.set(res, fault.lateMs);
+    }
+    if (WRITE_KINDS.has(kind) && !this.spendWrite(who)) {
+      const e = quotaError();
+      return sendJson(res, 429, e);
     }
     const book = this.books.get(id);
     if (!book) return sendError(res, 404, 'Requested entity was not found.');
@@ -193,7 +325,7 @@ export class FakeSheets {
           spreadsheetId: id,
           properties: { title: book.title, locale: 'en_US', timeZone: book.timeZone },
           sheets: [...book.tabs.entries()].map(([title, t], index) => ({
-            properties: { sheetId: t.sheetId, title, index, sheetType: 'GRID', gridProperties: { rowCount: Math.max(1000, t.rows.length), columnCount: 26 } },
+            properties: { sheetId: t.sheetId, title, index, sheetType: 'GRID', gridProperties: { rowCount: Math.max(t.rowCount, t.rows.length), columnCount: Math.max(t.columnCount, t.width) } },
           })),
         });
       case 'spreadsheets.batchUpdate':
@@ -280,9 +412,22 @@ export class FakeSheets {
     const tab = a1 ? book.tabs.get(a1.tab) : undefined;
     if (!a1 || !tab) return { error: `Unable to parse range: ${range}` };
     if (option !== 'RAW' && option !== 'USER_ENTERED') return { error: "Invalid valueInputOption: ''" };
+    // Google refuses a write that would grow the grid past the spreadsheet's cell limit.
+    const rowsAfter = Math.max(tab.rows.length, tab.rowCount, a1.startRow - 1 + values.length);
+    const colsAfter = Math.max(tab.width, tab.columnCount, a1.startCol - 1 + widest(values));
+    const before = Math.max(tab.rows.length, tab.rowCount) * Math.max(tab.width, tab.columnCount);
+    if (this.cellsOf(book) - before + rowsAfter * colsAfter > this.cellLimit) {
+      return { error: `This action would increase the number of cells in the workbook above the limit of ${this.cellLimit} cells.` };
+    }
     let cells = 0;
     values.forEach((row, i) => {
       const r = a1.startRow - 1 + i;
+      if (r === tab.rows.length && a1.startCol === 1) {
+        // A new row at the end (an append): the same cells, built in one go.
+        tab.rows.push(option === 'RAW' && row.every((cell) => cell !== null && cell !== undefined) ? row.slice() : row.map((cell) => (cell === null || cell === undefined ? '' : this.parseInput(cell, option))));
+        cells += row.length;
+        return;
+      }
       while (tab.rows.length <= r) tab.rows.push([]);
       row.forEach((cell, j) => {
         const c = a1.startCol - 1 + j;
@@ -292,24 +437,33 @@ export class FakeSheets {
         cells += 1;
       });
     });
-    const width = Math.max(1, ...values.map((r) => r.length));
+    const width = Math.max(1, widest(values));
+    tab.width = Math.max(tab.width, a1.startCol - 1 + widest(values));
     return { cells, range: formatA1(a1.tab, a1.startRow, a1.startCol, a1.startRow + values.length - 1, a1.startCol + width - 1) };
   }
 
   private append(res: ServerResponse, id: string, book: Spreadsheet, range: string, body: Record<string, unknown>, option: string | null): void {
+    const result = this.appendResult(id, book, range, body, option);
+    sendJson(res, result.status, result.body);
+  }
+
+  private appendResult(id: string, book: Spreadsheet, range: string, body: Record<string, unknown>, option: string | null): { status: number; body: unknown } {
     const a1 = parseA1(range);
     const tab = a1 ? book.tabs.get(a1.tab) : undefined;
-    if (!a1 || !tab) return sendError(res, 400, `Unable to parse range: ${range}`);
+    if (!a1 || !tab) return { status: 400, body: errorBody(400, `Unable to parse range: ${range}`) };
     const values = (body.values as Cell[][]) ?? [];
-    const lastRow = trimRows(tab.rows).length;
+    const lastRow = usedRows(tab.rows);
     const start = `${formatA1(a1.tab, lastRow + 1, a1.startCol, lastRow + 1, a1.startCol).split(':')[0]}`;
     const written = this.write(book, start, values, option);
-    if ('error' in written) return sendError(res, 400, written.error);
-    sendJson(res, 200, {
-      spreadsheetId: id,
-      tableRange: formatA1(a1.tab, 1, 1, Math.max(1, lastRow), 26),
-      updates: { spreadsheetId: id, updatedRange: written.range, updatedRows: values.length, updatedColumns: Math.max(0, ...values.map((r) => r.length)), updatedCells: written.cells },
-    });
+    if ('error' in written) return { status: 400, body: errorBody(400, written.error) };
+    return {
+      status: 200,
+      body: {
+        spreadsheetId: id,
+        tableRange: formatA1(a1.tab, 1, 1, Math.max(1, lastRow), 26),
+        updates: { spreadsheetId: id, updatedRange: written.range, updatedRows: values.length, updatedColumns: Math.max(0, ...values.map((r) => r.length)), updatedCells: written.cells },
+      },
+    };
   }
 
   private update(res: ServerResponse, id: string, book: Spreadsheet, range: string, body: Record<string, unknown>, option: string | null): void {
@@ -321,13 +475,18 @@ export class FakeSheets {
 
   private batchUpdate(res: ServerResponse, id: string, book: Spreadsheet, body: Record<string, unknown>): void {
     const replies: unknown[] = [];
-    for (const request of (body.requests as Array<Record<string, { properties?: { title?: string } }>>) ?? []) {
+    for (const request of (body.requests as Array<Record<string, { properties?: { title?: string; gridProperties?: { rowCount?: number; columnCount?: number } } }>>) ?? []) {
       const title = request.addSheet?.properties?.title;
+      const grid = request.addSheet?.properties?.gridProperties;
+      const size = { rowCount: grid?.rowCount ?? DEFAULT_GRID.rowCount, columnCount: grid?.columnCount ?? DEFAULT_GRID.columnCount };
       if (!request.addSheet || !title) return sendError(res, 400, 'fake supports only addSheet requests with a title');
       if (book.tabs.has(title)) return sendError(res, 400, `Invalid requests[0].addSheet: A sheet with the name "${title}" already exists. Please enter another name.`);
       const sheetId = 1000 + book.tabs.size;
-      book.tabs.set(title, { sheetId, rows: [] });
-      replies.push({ addSheet: { properties: { sheetId, title, index: book.tabs.size - 1, sheetType: 'GRID', gridProperties: { rowCount: 1000, columnCount: 26 } } } });
+      if (this.cellsOf(book) + size.rowCount * size.columnCount > this.cellLimit) {
+        return sendError(res, 400, `Invalid requests[0].addSheet: This action would increase the number of cells in the workbook above the limit of ${this.cellLimit} cells.`);
+      }
+      book.tabs.set(title, { sheetId, rows: [], ...size, width: 0 });
+      replies.push({ addSheet: { properties: { sheetId, title, index: book.tabs.size - 1, sheetType: 'GRID', gridProperties: size } } });
     }
     sendJson(res, 200, { spreadsheetId: id, replies });
   }
