@@ -14,6 +14,7 @@ import { MemoryRateLimiter } from './ratelimit/memory.ts';
 import { MemoryTokenLimiter } from './ratelimit/tokens-memory.ts';
 import type { LimiterStatus, RateLimiter, TokenLimiter } from './ratelimit/types.ts';
 import { UpstreamProxy } from './upstream/proxy.ts';
+import { upstreamName } from './upstream/urls.ts';
 import { usageFileFor } from './usage/columns.ts';
 import { UsageFlusher } from './usage/flusher.ts';
 import { UsageLedger } from './usage/ledger.ts';
@@ -125,10 +126,12 @@ function listen(server: Server, port: number, host: string): Promise<void> {
 export async function startGateway(config: Config, log: Logger): Promise<Gateway> {
   const { auth, usage: sink } = await resolveAuth(config, log);
   const upstream = new UpstreamProxy({
-    url: config.UPSTREAM_URL,
+    urls: config.UPSTREAM_URLS,
     apiKey: config.UPSTREAM_API_KEY,
     headersTimeoutMs: config.UPSTREAM_TIMEOUT * 1000,
     maxBodyBytes: config.MAX_REQUEST_BODY_BYTES,
+    discoveryIntervalMs: config.UPSTREAM_DISCOVERY_INTERVAL * 1000,
+    log,
   });
   const limiters = await createLimiters(config, log);
   const ledger = sink ? new UsageLedger() : null;
@@ -146,7 +149,9 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       : undefined,
     usagePendingKeys: flusher ? () => flusher.pendingKeys : undefined,
     redisUp: config.REDIS_URL ? () => (limiters.status().redis === 'ok' ? 1 : 0) : undefined,
+    upstreams: upstream.routesByModel ? () => upstream.status() : undefined,
   });
+  if (upstream.routesByModel) upstream.onResult = (name, status) => metrics.upstreamResult(name, status);
   auth.store?.onLoadResult((ok) => metrics.keyReloads.inc({ result: ok ? 'success' : 'failure' }));
   if (flusher) flusher.onResult = (ok) => metrics.usageFlushes.inc({ result: ok ? 'success' : 'failure' });
 
@@ -170,7 +175,8 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       usage: flusher ? { pending_keys: flusher.pendingKeys, flush_failures: flusher.failures } : null,
     }),
   });
-  const ready = auth.store ? auth.store.start() : Promise.resolve();
+  // Ready once keys were tried and, with several upstreams, every upstream was asked for its models.
+  const ready = Promise.all([auth.store ? auth.store.start() : Promise.resolve(), upstream.start()]).then(() => undefined);
   flusher?.start();
 
   const server = createServer(
@@ -196,7 +202,8 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
-  log.info({ url, mode: auth.mode, upstream: config.UPSTREAM_URL, rate_limiter: limiters.status().backend }, 'gateway listening');
+  const upstreams = config.UPSTREAM_URLS.map(upstreamName);
+  log.info({ url, mode: auth.mode, upstream: upstreams.length === 1 ? upstreams[0] : upstreams, rate_limiter: limiters.status().backend }, 'gateway listening');
 
   let closing: Promise<void> | null = null;
   // Stop accepting, let requests in flight finish (bounded by SHUTDOWN_GRACE), then flush usage.

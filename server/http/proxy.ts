@@ -21,6 +21,8 @@ export interface ProxyDeps {
 interface Plan {
   body?: Buffer;
   hideUsageChunk: boolean;
+  /** The model read from the body, when it was read (undefined: not read). */
+  model?: string | null;
 }
 
 function isEventStream(contentType: string | string[] | undefined): boolean {
@@ -41,11 +43,14 @@ function checkModel(allowed: ReadonlySet<string>, model: string | null): void {
  * Reads the request body only when it must: to ask a stream for its usage chunk (counting keys)
  * or to check `model` against the key's allow-list. Everything else streams through untouched.
  */
-async function planRequest(ctx: Context, key: KeyRecord | undefined, counting: boolean, maxBodyBytes: number): Promise<Plan> {
+async function planRequest(ctx: Context, key: KeyRecord | undefined, counting: boolean, maxBodyBytes: number, routing: boolean): Promise<Plan> {
   const allowed = key?.allowedModels ?? null;
   const completion = ctx.method === 'POST' && COMPLETION_PATHS.has(ctx.path);
   if (allowed && ctx.path.startsWith('/v1/models/')) checkModel(allowed, decodeURIComponent(ctx.path.slice('/v1/models/'.length)));
-  const inspect = ctx.method === 'POST' && (allowed !== null || (counting && completion));
+  // TEMPORARY (until the meter's request plan is merged): with several upstreams, a JSON body is
+  // read to learn the model to route on. The plan will set ctx.state.model instead.
+  const route = routing && ctx.method === 'POST' && isJson(ctx);
+  const inspect = ctx.method === 'POST' && (allowed !== null || (counting && completion) || route);
   if (!inspect) return { hideUsageChunk: false };
   if (allowed && !isJson(ctx)) {
     throw new GatewayError('model_not_allowed', 'This API key is limited to some models, so only JSON requests naming one are accepted.');
@@ -54,10 +59,19 @@ async function planRequest(ctx: Context, key: KeyRecord | undefined, counting: b
   if (completion && counting) {
     const plan = planCompletion(raw);
     if (allowed) checkModel(allowed, plan.model);
-    return { body: plan.body, hideUsageChunk: plan.hideUsageChunk };
+    return { body: plan.body, hideUsageChunk: plan.hideUsageChunk, model: plan.model };
   }
-  if (allowed) checkModel(allowed, modelOf(raw));
-  return { body: raw, hideUsageChunk: false };
+  const model = allowed || route ? modelOf(raw) : null;
+  if (allowed) checkModel(allowed, model);
+  return { body: raw, hideUsageChunk: false, model };
+}
+
+/** With several upstreams the gateway answers `GET /v1/models`: the union, narrowed to the key's models. */
+function listModels(ctx: Context, upstream: UpstreamProxy, allowed: ReadonlySet<string> | null): void {
+  const models = upstream.models();
+  if (models === null) throw new GatewayError('upstream_unavailable', 'No model server is available.');
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = { object: 'list', data: allowed ? models.filter((m) => allowed.has(m.id)) : models };
 }
 
 /** The last middleware: forwards to vLLM, taps answers for token counts, records spent tokens. */
@@ -67,9 +81,17 @@ export function proxy(deps: ProxyDeps) {
     const key = state.key;
     const counting = deps.usage !== null && key !== undefined;
 
+    const routing = deps.upstream.routesByModel;
+    // The canonical path once the meter's request plan is merged (it puts it in the forward options).
+    if (routing && ctx.method === 'GET' && ctx.path === '/v1/models') {
+      listModels(ctx, deps.upstream, key?.allowedModels ?? null);
+      if (key) deps.usage?.add(key, { requests: 1, prompt_tokens: 0, completion_tokens: 0 });
+      return;
+    }
+
     let plan: Plan;
     try {
-      plan = await planRequest(ctx, key, counting, deps.maxBodyBytes);
+      plan = await planRequest(ctx, key, counting, deps.maxBodyBytes, routing && state.model === undefined);
     } catch (err) {
       if (!(err instanceof ClientGone)) throw err;
       ctx.respond = false;
@@ -88,7 +110,8 @@ export function proxy(deps: ProxyDeps) {
     };
 
     ctx.respond = false;
-    const result = await deps.upstream.forward(ctx.req, ctx.res, { body: plan.body, tap: chooseTap });
+    const model = state.model !== undefined ? state.model : plan.model;
+    const result = await deps.upstream.forward(ctx.req, ctx.res, { body: plan.body, tap: chooseTap, model });
     state.sentStatus = result.status;
     state.outcome = result.outcome;
     if (!key) return;

@@ -20,6 +20,11 @@ export interface RequestState {
    * admission); limiters reserve this, or TOKEN_RESERVE_DEFAULT when unset.
    */
   tokenBudget?: number;
+  /**
+   * The `model` vLLM will read (null: none named), set by the request plan; with several
+   * upstreams the proxy routes on it.
+   */
+  model?: string | null;
   /** Tokens the answer spent (set by the proxy once the answer ended, cut short or not). */
   spent?: { prompt_tokens: number; completion_tokens: number };
 }
