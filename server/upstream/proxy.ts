@@ -157,10 +157,12 @@ export class UpstreamProxy {
       },
       failed: (err) => {
         this.onResult?.(member.name, failureLabel(err));
-        if (!isConnectionFailure(err)) return null;
+        // A client that resets its own connection mid-upload fails the request with ECONNRESET
+        // too: that says nothing about the upstream, and must not let a client eject one.
+        if (!isConnectionFailure(err) || res.destroyed || req.socket.destroyed) return null;
         router.discovery.connectionFailed(member, (err as { code: string }).code);
         // Only a body held in memory can be sent again; a stream was consumed by the first try.
-        if (retries === 0 || (body !== null && !Buffer.isBuffer(body)) || res.destroyed) return null;
+        if (retries === 0 || (body !== null && !Buffer.isBuffer(body))) return null;
         const next = router.choose(model, member);
         if (typeof next === 'string') return null;
         return this.attempt(next as Routed, model, req, res, options, body, retries - 1);

@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeVllm, type FakeVllm, type FakeVllmOptions } from '../../scripts/fake-vllm.ts';
@@ -174,5 +175,20 @@ describe('several upstreams', () => {
     // The credentials in the URL are not sent upstream either (UPSTREAM_API_KEY is the way).
     await chat('m2');
     expect(c.requests.at(-1)!.headers.authorization).toBeUndefined();
+  });
+
+  it('does not take an upstream out when a client resets its own upload', async () => {
+    await startThree();
+    for (let i = 0; i < 6; i += 1) {
+      await new Promise<void>((resolve) => {
+        const req = request(`${stack!.url}/echo`, { method: 'POST', headers: { ...bearer(KEY), 'content-type': 'application/octet-stream', 'content-length': '100000' } });
+        req.on('error', () => resolve());
+        req.write('x'.repeat(1_000));
+        setTimeout(() => req.socket?.resetAndDestroy(), 50);
+      });
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await upstreams()).map((u) => u.healthy)).toEqual([true, true, true]);
+    expect(stack!.logs.some((l) => l.includes('upstream down'))).toBe(false);
   });
 });
