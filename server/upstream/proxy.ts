@@ -130,15 +130,15 @@ export class UpstreamProxy {
    */
   forward(req: IncomingMessage, res: ServerResponse, options: ForwardOptions = {}): Promise<ForwardResult> {
     checkDeclaredLength(req, this.opts.maxBodyBytes);
+    const model = options.model ?? null;
+    // Chosen before the body is touched: a denial leaves an unread upload as it was.
+    const choice = this.router?.choose(model) ?? null;
+    if (typeof choice === 'string') throw denial(choice);
     const method = req.method ?? 'GET';
     let body: Buffer | Readable | null = null;
     if (options.body !== undefined) body = options.body;
     else if (method !== 'GET' && method !== 'HEAD') body = req.headers['content-length'] !== undefined ? req : limitBody(req, this.opts.maxBodyBytes);
-    if (this.single) return this.send(this.single, req, res, options, body, null);
-
-    const model = options.model ?? null;
-    const choice = this.router!.choose(model);
-    if (typeof choice === 'string') throw denial(choice);
+    if (choice === null) return this.send(this.single!, req, res, options, body, null);
     return this.attempt(choice as Routed, model, req, res, options, body, RETRIES);
   }
 

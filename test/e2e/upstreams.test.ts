@@ -151,7 +151,7 @@ describe('several upstreams', () => {
     const changed = Date.now();
     await eventually(async () => (await client(LIMITED).models.list()).data.some((m) => m.id === 'm9'), 'm9 discovered', 2_000);
     // Within one interval (0.3 s), plus the time the check itself takes on a busy machine.
-    expect(Date.now() - changed).toBeLessThan(900);
+    expect(Date.now() - changed).toBeLessThan(1_000);
     expect((await client().models.list()).data.map((m) => m.id).sort()).toEqual(['m1', 'm2', 'm9']);
     expect((await chat('m9', LIMITED)).model).toBe('m9');
     expect(c.requests.at(-1)!.url).toBe('/v1/chat/completions');
