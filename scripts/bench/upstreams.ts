@@ -85,8 +85,14 @@ export async function runUpstreams(
   opts: { standInUrl?: string; baseline?: string } = {},
 ): Promise<{ result: UpstreamsResult; checks: Check[]; text: string }> {
   const watch = new ForeignCpu().start();
-  const first = opts.standInUrl ?? (await startEntry(ENTRY.standIn, { CHUNK_DELAY_MS: '1' })).url;
-  const second = (await startEntry(ENTRY.standIn, { CHUNK_DELAY_MS: '1' })).url;
+  const own: ServerChild[] = [];
+  const standIn = async (): Promise<string> => {
+    const child = await startEntry(ENTRY.standIn, { CHUNK_DELAY_MS: '1' });
+    own.push(child);
+    return child.url;
+  };
+  const first = opts.standInUrl ?? (await standIn());
+  const second = await standIn();
   const gateways: Array<[string, ServerChild]> = [
     [ONE, await startEntry(ENTRY.gateway, gatewayEnv(keys.path, first))],
     [TWO, await startEntry(ENTRY.gateway, gatewayEnv(keys.path, `${first},${second}`))],
@@ -105,7 +111,7 @@ export async function runUpstreams(
     }
     rounds.push(round);
   }
-  for (const [, g] of gateways) await g.stop();
+  for (const child of [...gateways.map(([, g]) => g), ...own]) await child.stop();
 
   const names = gateways.map(([n]) => n);
   const per = (f: (r: Record<string, Figure>) => number): number => median(rounds.map(f));
