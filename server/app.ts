@@ -60,6 +60,7 @@ export function buildApp(deps: AppDeps): Koa {
     adminApiKey: deps.adminApiKey,
     statusExtras: deps.statusExtras,
     metrics: deps.metricsOnPublicPort ? deps.metrics : null,
+    upstreams: () => deps.upstream.status(),
   });
 
   app.use(boundary(deps.log, deps.metrics, deps.inflight ?? new InFlight()));

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { isValidTimeZone } from './keys/dates.ts';
 import { DEFAULT_CACHE_TTL_SECONDS } from './keys/store.ts';
+import { parseUpstreamList } from './upstream/urls.ts';
 
 /** OpenAI accepts audio uploads up to 25 MB; JSON chat bodies are far smaller. */
 export const DEFAULT_MAX_BODY_BYTES = 25 * 1024 * 1024;
@@ -39,10 +40,16 @@ const optionalText = z
 const int = (min: number) => z.coerce.number().int().min(min);
 const url = z.url({ protocol: /^https?$/ });
 
-const schema = z.object({
+/** One base URL or several, comma-separated (each an upstream serving some models). */
+const upstreamList = z.string().superRefine((text, ctx) => {
+  const list = parseUpstreamList(text);
+  if (!list.ok) ctx.addIssue({ code: 'custom', message: list.reason });
+});
+
+const base = z.object({
   PORT: int(0).max(65535).default(8000),
   HOST: z.string().trim().min(1).default('0.0.0.0'),
-  UPSTREAM_URL: url.default('http://127.0.0.1:8080'),
+  UPSTREAM_URL: upstreamList.default('http://127.0.0.1:8080'),
   UPSTREAM_API_KEY: optionalText,
   UPSTREAM_TIMEOUT: z.coerce.number().positive().default(DEFAULT_UPSTREAM_TIMEOUT_SECONDS),
   AUTH_ENABLED: bool.default(true),
@@ -82,6 +89,9 @@ const schema = z.object({
   UPSTREAM_DISCOVERY_INTERVAL: z.coerce.number().positive().default(DEFAULT_UPSTREAM_DISCOVERY_INTERVAL_SECONDS),
 });
 
+/** UPSTREAM_URLS: UPSTREAM_URL split into its base URLs (never log either: URLs may hold credentials). */
+const schema = base.transform((c) => ({ ...c, UPSTREAM_URLS: (parseUpstreamList(c.UPSTREAM_URL) as { urls: string[] }).urls }));
+
 export type Config = z.infer<typeof schema>;
 
 export class ConfigError extends Error {}
@@ -89,7 +99,7 @@ export class ConfigError extends Error {}
 /** Reads the configuration from an environment-like object; blank values count as unset. */
 export function loadConfig(env: Record<string, string | undefined>): Config {
   const cleaned: Record<string, string> = {};
-  for (const key of Object.keys(schema.shape)) {
+  for (const key of Object.keys(base.shape)) {
     const value = env[key];
     if (value !== undefined && value.trim() !== '') cleaned[key] = value;
   }

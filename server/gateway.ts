@@ -19,6 +19,7 @@ import type { RedisHealth } from './ratelimit/health.ts';
 import type { LimiterStatus, RateLimiter, TokenLimiter } from './ratelimit/types.ts';
 import { StateDir } from './state/files.ts';
 import { UpstreamProxy } from './upstream/proxy.ts';
+import { upstreamName } from './upstream/urls.ts';
 import { usageFileFor } from './usage/columns.ts';
 import { UsageFlusher } from './usage/flusher.ts';
 import { UsageLedger } from './usage/ledger.ts';
@@ -172,10 +173,12 @@ export async function startGateway(config: Config, log: Logger, opts: GatewayOpt
   const stateDir = config.STATE_DIR ? new StateDir(config.STATE_DIR, log) : null;
   const { auth, usage: sink, history } = await resolveAuth(config, log, stateDir, now);
   const upstream = new UpstreamProxy({
-    url: config.UPSTREAM_URL,
+    urls: config.UPSTREAM_URLS,
     apiKey: config.UPSTREAM_API_KEY,
     headersTimeoutMs: config.UPSTREAM_TIMEOUT * 1000,
     maxBodyBytes: config.MAX_REQUEST_BODY_BYTES,
+    discoveryIntervalMs: config.UPSTREAM_DISCOVERY_INTERVAL * 1000,
+    log,
   });
   const limiters = await createLimiters(config, log);
   const quotaSetup = auth.store
@@ -194,7 +197,9 @@ export async function startGateway(config: Config, log: Logger, opts: GatewayOpt
       : undefined,
     usagePendingKeys: flusher ? () => flusher.pendingKeys : undefined,
     redisUp: config.REDIS_URL ? () => (limiters.status().redis === 'ok' ? 1 : 0) : undefined,
+    upstreams: upstream.routesByModel ? () => upstream.status() : undefined,
   });
+  if (upstream.routesByModel) upstream.onResult = (name, status) => metrics.upstreamResult(name, status);
   auth.store?.onLoadResult((ok) => metrics.keyReloads.inc({ result: ok ? 'success' : 'failure' }));
   if (flusher) flusher.onResult = (ok) => metrics.usageFlushes.inc({ result: ok ? 'success' : 'failure' });
 
@@ -223,9 +228,11 @@ export async function startGateway(config: Config, log: Logger, opts: GatewayOpt
       usage: flusher ? flusher.status() : null,
     }),
   });
-  const ready = auth.store ? auth.store.start() : Promise.resolve();
+  // Ready once keys were tried and, with several upstreams, every upstream was asked for its models.
+  const keysReady = auth.store ? auth.store.start() : Promise.resolve();
+  const ready = Promise.all([keysReady, upstream.start()]).then(() => undefined);
   // Read the Usage record early, so the first request of a client with a quota need not wait for it.
-  void ready.then(() => {
+  void keysReady.then(() => {
     const keys = auth.store?.keys();
     if (!keys || !quotaSetup) return;
     for (const record of keys.byHash.values()) {
@@ -257,7 +264,8 @@ export async function startGateway(config: Config, log: Logger, opts: GatewayOpt
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
-  log.info({ url, mode: auth.mode, upstream: config.UPSTREAM_URL, rate_limiter: limiters.status().backend }, 'gateway listening');
+  const upstreams = config.UPSTREAM_URLS.map(upstreamName);
+  log.info({ url, mode: auth.mode, upstream: upstreams.length === 1 ? upstreams[0] : upstreams, rate_limiter: limiters.status().backend }, 'gateway listening');
 
   let closing: Promise<void> | null = null;
   // Stop accepting, let requests in flight finish (bounded by SHUTDOWN_GRACE), then flush usage.

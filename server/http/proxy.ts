@@ -1,4 +1,5 @@
 import type { Context } from 'koa';
+import { GatewayError } from '../errors.ts';
 import type { RequestPlan } from '../request/plan.ts';
 import type { BodyTap, UpstreamProxy } from '../upstream/proxy.ts';
 import type { UsageLedger } from '../usage/ledger.ts';
@@ -25,6 +26,14 @@ function spendsTokens(plan: RequestPlan): boolean {
  * `state.spent` when the answer ends (complete, failed, or cut short by the client or the
  * shutdown grace); limiters and quotas settle from it.
  */
+/** With several upstreams the gateway answers `GET /v1/models`: the union, narrowed to the key's models. */
+function listModels(ctx: Context, upstream: UpstreamProxy, allowed: ReadonlySet<string> | null): void {
+  const models = upstream.models();
+  if (models === null) throw new GatewayError('upstream_unavailable', 'No model server is available.');
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = { object: 'list', data: allowed ? models.filter((m) => allowed.has(m.id)) : models };
+}
+
 export function proxy(deps: ProxyDeps) {
   return async function proxyMiddleware(ctx: Context): Promise<void> {
     const state = ctx.state as RequestState;
@@ -32,6 +41,12 @@ export function proxy(deps: ProxyDeps) {
     const key = state.key;
     // Tapped in every mode: the plan asked vLLM for usage the client may not want to see.
     const tapping = spendsTokens(plan);
+
+    if (deps.upstream.routesByModel && ctx.method === 'GET' && plan.route === '/v1/models') {
+      listModels(ctx, deps.upstream, key?.allowedModels ?? null);
+      if (key) deps.usage?.add(key, { requests: 1, prompt_tokens: 0, completion_tokens: 0 });
+      return;
+    }
 
     let usageTap: UsageTap | null = null;
     const chooseTap = (status: number, headers: Record<string, string | string[] | undefined>): BodyTap | null => {
@@ -46,7 +61,7 @@ export function proxy(deps: ProxyDeps) {
 
     ctx.respond = false;
     state.spent = { prompt_tokens: 0, completion_tokens: 0 }; // no answer (the upstream failed): nothing spent
-    const result = await deps.upstream.forward(ctx.req, ctx.res, { body: plan.body, tap: chooseTap, path: plan.target });
+    const result = await deps.upstream.forward(ctx.req, ctx.res, { body: plan.body, tap: chooseTap, path: plan.target, model: state.model ?? null });
     state.sentStatus = result.status;
     state.outcome = result.outcome;
     // Complete or cut short: what was seen of the answer is what it spent.

@@ -14,6 +14,8 @@ export interface RouteDeps {
   statusExtras?: () => Record<string, unknown>;
   /** Served at /metrics behind ADMIN_API_KEY; null when metrics have their own port. */
   metrics: GatewayMetrics | null;
+  /** Each upstream's URL (credentials removed), health, models and requests in flight, for /admin/upstreams. */
+  upstreams?: () => unknown[];
 }
 
 /** The gateway's own endpoints; everything else falls through to the proxy. */
@@ -65,6 +67,10 @@ export function gatewayRoutes(deps: RouteDeps): Router {
     } catch (err) {
       throw new GatewayError('key_store_unavailable', `Reloading the keys failed: ${(err as Error).message}`);
     }
+  });
+  router.get('/admin/upstreams', admin, (ctx) => {
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { upstreams: deps.upstreams?.() ?? [] };
   });
   router.all('/admin/{*rest}', admin, () => {
     throw new GatewayError('not_found');

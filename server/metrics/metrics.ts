@@ -9,6 +9,8 @@ export interface MetricSources {
   usagePendingKeys?: () => number;
   /** 1 up, 0 down; absent without Redis. */
   redisUp?: () => number;
+  /** Each upstream's name (URL without credentials) and health; absent with a single upstream. */
+  upstreams?: () => Array<{ url: string; healthy: boolean | null }>;
 }
 
 /** The gateway's Prometheus metrics, in a registry of their own (tests build several gateways). */
@@ -20,7 +22,10 @@ export class GatewayMetrics {
   readonly rateLimited: Counter<'limit'>;
   readonly keyReloads: Counter<'result'>;
   readonly usageFlushes: Counter<'result'>;
+  /** Upstream attempts by upstream and status (HTTP status, `error` or `timeout`); several upstreams only. */
+  readonly upstreamRequests: Counter<'upstream' | 'status'> | null = null;
   private readonly requestChildren = new Map<string, Counter.Internal>();
+  private readonly upstreamChildren = new Map<string, Counter.Internal>();
   private readonly durationChildren = new Map<string, Histogram.Internal<'outcome'>>();
 
   constructor(sources: MetricSources = {}) {
@@ -55,6 +60,30 @@ export class GatewayMetrics {
         collect() { this.set(redisUp() ?? 0); },
       });
     }
+    const upstreams = sources.upstreams;
+    if (upstreams) {
+      new Gauge({
+        name: 'cg_upstream_up', help: '1 when the upstream is in rotation, 0 while it is down and probed', labelNames: ['upstream'], registers,
+        collect() {
+          for (const u of upstreams()) this.set({ upstream: u.url }, u.healthy ? 1 : 0);
+        },
+      });
+      this.upstreamRequests = new Counter({
+        name: 'cg_upstream_requests_total', help: 'Requests sent to each upstream, by its answer status (error: connection failed; timeout: no headers in time)',
+        labelNames: ['upstream', 'status'], registers,
+      });
+    }
+  }
+
+  /** One attempt on one of several upstreams (a retried request counts once per upstream tried). */
+  upstreamResult(upstream: string, status: string): void {
+    const key = `${upstream}\u0000${status}`;
+    let counter = this.upstreamChildren.get(key);
+    if (!counter) {
+      counter = this.upstreamRequests!.labels({ upstream, status });
+      this.upstreamChildren.set(key, counter);
+    }
+    counter.inc();
   }
 
   /** One finished request. `client` is the key's client name ('' when none). */

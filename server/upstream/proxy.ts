@@ -1,9 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform, type Readable } from 'node:stream';
+import type { Logger } from 'pino';
 import { Pool, errors, type Dispatcher } from 'undici';
 import { bodyTooLarge, checkDeclaredLength, ClientGone } from '../request/body.ts';
 import { GatewayError } from '../errors.ts';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
+import { upstreamName } from './urls.ts';
+import { failureLabel, isConnectionFailure, Routed, UpstreamRouter, type Target, type UpstreamStatus } from './router.ts';
+import type { ModelEntry } from './members.ts';
 
 /** Observes (and may rewrite) a response body as it passes; bytes it returns go to the client. */
 export interface BodyTap {
@@ -16,10 +20,15 @@ export interface BodyTap {
 export interface ForwardOptions {
   /** Replaces the client's body (already read, maybe rewritten). */
   body?: Buffer;
-  /** The path and query to send (canonical); default `req.url`. */
-  path?: string;
   /** Chooses a tap once the upstream status and headers are known. */
   tap?: (status: number, headers: Record<string, string | string[] | undefined>) => BodyTap | null;
+  /**
+   * The `model` vLLM will read (null: the request names none). Used only with several
+   * upstreams, to choose one; undefined there means "names none".
+   */
+  model?: string | null;
+  /** Path and query to send (the canonical form); default: the request's own URL. */
+  path?: string;
 }
 
 export interface ForwardResult {
@@ -29,11 +38,29 @@ export interface ForwardResult {
 }
 
 export interface UpstreamOptions {
-  url: string;
+  /** One base URL: pass-through. Several: discovery, routing by model, ejection and retry. */
+  urls: string[];
   apiKey: string | undefined;
   headersTimeoutMs: number;
   maxBodyBytes: number;
+  /** Seconds between model discoveries (several upstreams only). */
+  discoveryIntervalMs?: number;
+  /** Required with several upstreams (discovery and health changes are logged). */
+  log?: Logger;
 }
+
+/** What one attempt tells the router (several upstreams only). */
+interface AttemptHooks {
+  /** Headers arrived with this status. */
+  answered(status: number): void;
+  /** The attempt is over, answered or not; called once. */
+  finished(): void;
+  /** It failed before any answer: a retry elsewhere, or null to answer the client with the error. */
+  failed(err: unknown): Promise<ForwardResult> | null;
+}
+
+/** A retry goes to another upstream once; a second failure is the client's answer. */
+const RETRIES = 1;
 
 class BodyTooLarge extends Error {}
 
@@ -51,17 +78,49 @@ function limitBody(req: IncomingMessage, limit: number): Readable {
 }
 
 /**
- * The reverse proxy to the model server: one keep-alive pool, bodies streamed both ways, the
- * upstream request aborted the moment the client leaves.
+ * The reverse proxy to the model servers: keep-alive pools, bodies streamed both ways, the
+ * upstream request aborted the moment the client leaves. With one upstream every request goes
+ * straight to its pool; with several, a router chooses by model (see docs/upstreams.md).
  */
 export class UpstreamProxy {
-  private readonly pool: Pool;
-  private readonly base: string;
+  private readonly single: Target | null = null;
+  private readonly router: UpstreamRouter | null = null;
+  /** Called once per upstream attempt (several upstreams only): the upstream and a status label. */
+  onResult: ((upstream: string, status: string) => void) | null = null;
 
   constructor(private readonly opts: UpstreamOptions) {
-    const url = new URL(opts.url);
-    this.base = url.pathname.replace(/\/$/, '');
-    this.pool = new Pool(url.origin, { keepAliveTimeout: 4_000, headersTimeout: opts.headersTimeoutMs, bodyTimeout: 0 });
+    const poolOptions = { keepAliveTimeout: 4_000, headersTimeout: opts.headersTimeoutMs, bodyTimeout: 0 };
+    if (opts.urls.length === 1) {
+      const url = new URL(opts.urls[0]!);
+      this.single = { pool: new Pool(url.origin, poolOptions), base: url.pathname.replace(/\/$/, '') };
+    } else {
+      if (!opts.log) throw new Error('several upstreams need a logger');
+      this.router = new UpstreamRouter({
+        urls: opts.urls, apiKey: opts.apiKey, poolOptions, discoveryIntervalMs: opts.discoveryIntervalMs ?? 30_000, log: opts.log,
+      });
+    }
+  }
+
+  /** Several upstreams: requests are routed by model and `GET /v1/models` is the gateway's. */
+  get routesByModel(): boolean {
+    return this.router !== null;
+  }
+
+  /** Starts discovery; resolves after the first round (at once with one upstream). */
+  start(): Promise<void> {
+    return this.router?.discovery.start() ?? Promise.resolve();
+  }
+
+  /** The healthy upstreams' models, each once (several upstreams); null when none is healthy. */
+  models(): ModelEntry[] | null {
+    return this.router ? this.router.models() : null;
+  }
+
+  /** For /admin/upstreams. One upstream is not discovered: its health and models are unknown. */
+  status(): UpstreamStatus[] {
+    if (this.router) return this.router.status();
+    const stats = this.single!.pool.stats;
+    return [{ url: upstreamName(this.opts.urls[0]!), healthy: null, models: null, in_flight: stats.running + stats.pending }];
   }
 
   /**
@@ -71,11 +130,51 @@ export class UpstreamProxy {
    */
   forward(req: IncomingMessage, res: ServerResponse, options: ForwardOptions = {}): Promise<ForwardResult> {
     checkDeclaredLength(req, this.opts.maxBodyBytes);
+    const model = options.model ?? null;
+    // Chosen before the body is touched: a denial leaves an unread upload as it was.
+    const choice = this.router?.choose(model) ?? null;
+    if (typeof choice === 'string') throw denial(choice);
     const method = req.method ?? 'GET';
     let body: Buffer | Readable | null = null;
     if (options.body !== undefined) body = options.body;
     else if (method !== 'GET' && method !== 'HEAD') body = req.headers['content-length'] !== undefined ? req : limitBody(req, this.opts.maxBodyBytes);
+    if (choice === null) return this.send(this.single!, req, res, options, body, null);
+    return this.attempt(choice as Routed, model, req, res, options, body, RETRIES);
+  }
 
+  /** One try on one of several upstreams, counted in its in-flight figure, retried once elsewhere when refused. */
+  private attempt(
+    member: Routed, model: string | null, req: IncomingMessage, res: ServerResponse, options: ForwardOptions, body: Buffer | Readable | null, retries: number,
+  ): Promise<ForwardResult> {
+    const router = this.router!;
+    member.inFlight += 1;
+    let open = true;
+    const hooks: AttemptHooks = {
+      answered: (status) => this.onResult?.(member.name, String(status)),
+      finished: () => {
+        if (open) member.inFlight -= 1;
+        open = false;
+      },
+      failed: (err) => {
+        this.onResult?.(member.name, failureLabel(err));
+        // A client that resets its own connection mid-upload fails the request with ECONNRESET
+        // too: that says nothing about the upstream, and must not let a client eject one.
+        if (!isConnectionFailure(err) || res.destroyed || req.socket.destroyed) return null;
+        router.discovery.connectionFailed(member, (err as { code: string }).code);
+        // Only a body held in memory can be sent again; a stream was consumed by the first try.
+        if (retries === 0 || (body !== null && !Buffer.isBuffer(body))) return null;
+        const next = router.choose(model, member);
+        if (typeof next === 'string') return null;
+        return this.attempt(next as Routed, model, req, res, options, body, retries - 1);
+      },
+    };
+    return this.send(member, req, res, options, body, hooks);
+  }
+
+  private send(
+    target: Target, req: IncomingMessage, res: ServerResponse, options: ForwardOptions, body: Buffer | Readable | null, hooks: AttemptHooks | null,
+  ): Promise<ForwardResult> {
+    const method = req.method ?? 'GET';
     return new Promise<ForwardResult>((resolve, reject) => {
       let upstream: Dispatcher.DispatchController | null = null;
       let status = 0;
@@ -86,6 +185,7 @@ export class UpstreamProxy {
         if (settled) return;
         settled = true;
         res.off('close', onClose);
+        hooks?.finished();
         resolve({ status: status || 499, outcome });
       };
       const onClose = (): void => {
@@ -104,6 +204,7 @@ export class UpstreamProxy {
         },
         onResponseStart(_controller, statusCode, headers) {
           status = statusCode;
+          hooks?.answered(statusCode);
           tap = options.tap?.(statusCode, headers) ?? null;
           res.writeHead(statusCode, clientResponseHeaders(headers, tap?.rewrites ?? false));
           // A stream's headers go out at once; other answers send them with the body (one write).
@@ -128,7 +229,10 @@ export class UpstreamProxy {
           if (status === 0) {
             settled = true;
             res.off('close', onClose);
-            reject(mapUpstreamError(err, opts.maxBodyBytes));
+            hooks?.finished();
+            const retry = hooks?.failed(err) ?? null;
+            if (retry) retry.then(resolve, reject);
+            else reject(mapUpstreamError(err, opts.maxBodyBytes));
             return;
           }
           // Headers are gone: all that is left is to cut the client off.
@@ -137,9 +241,9 @@ export class UpstreamProxy {
         },
       };
       const opts = this.opts;
-      this.pool.dispatch(
+      target.pool.dispatch(
         {
-          path: this.base + (options.path ?? req.url ?? '/'),
+          path: target.base + (options.path ?? req.url ?? '/'),
           method: method as Dispatcher.HttpMethod,
           headers: upstreamRequestHeaders(req, { upstreamApiKey: this.opts.apiKey, bodyReplaced: options.body !== undefined }),
           body,
@@ -152,8 +256,12 @@ export class UpstreamProxy {
   }
 
   async close(): Promise<void> {
-    await this.pool.close();
+    await (this.single ? this.single.pool.close() : this.router!.close());
   }
+}
+
+function denial(code: 'model_not_found' | 'upstream_unavailable'): GatewayError {
+  return code === 'model_not_found' ? new GatewayError('model_not_found') : new GatewayError('upstream_unavailable', 'No model server for the requested model is available.');
 }
 
 function mapUpstreamError(err: unknown, limit: number): GatewayError {
