@@ -43,6 +43,8 @@ export interface FakeVllm {
   /** Streams whose client went away before the last chunk. */
   abortedStreams: number;
   completedStreams: number;
+  /** Completion tokens sent: one per streamed content chunk, `max_tokens` per JSON answer (the bench's "generated"). */
+  tokensSent: number;
   close(): Promise<void>;
 }
 
@@ -77,7 +79,7 @@ async function readBody(req: IncomingMessage): Promise<string> {
 
 export async function startFakeVllm(options: FakeVllmOptions = {}): Promise<FakeVllm> {
   const model = options.model ?? 'demo-model';
-  const state = { requests: [] as SeenRequest[], streams: [] as string[], abortedStreams: 0, completedStreams: 0 };
+  const state = { requests: [] as SeenRequest[], streams: [] as string[], abortedStreams: 0, completedStreams: 0, tokensSent: 0 };
 
   async function completion(req: IncomingMessage, res: ServerResponse, raw: string, chat: boolean): Promise<void> {
     let body: {
@@ -101,6 +103,7 @@ export async function startFakeVllm(options: FakeVllmOptions = {}): Promise<Fake
       const choice = chat
         ? { index: 0, message: { role: 'assistant', content: pieces.join('') }, finish_reason: 'length' }
         : { index: 0, text: pieces.join(''), finish_reason: 'length' };
+      state.tokensSent += n;
       return json(res, 200, { id, object, created, model: body.model ?? model, choices: [choice], usage });
     }
 
@@ -127,6 +130,7 @@ export async function startFakeVllm(options: FakeVllmOptions = {}): Promise<Fake
         ? { index: 0, delta: i === 0 ? { role: 'assistant', content: pieces[i] } : { content: pieces[i] }, finish_reason: i === n - 1 ? 'length' : null }
         : { index: 0, text: pieces[i], finish_reason: i === n - 1 ? 'length' : null };
       send({ id, object: chunkObject, created, model: body.model ?? model, choices: [choice] });
+      state.tokensSent += 1;
       await sleep(options.chunkDelayMs ?? 0);
     }
     if (gone) {
@@ -170,6 +174,7 @@ export async function startFakeVllm(options: FakeVllmOptions = {}): Promise<Fake
     get streams() { return state.streams; },
     get abortedStreams() { return state.abortedStreams; },
     get completedStreams() { return state.completedStreams; },
+    get tokensSent() { return state.tokensSent; },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
