@@ -22,6 +22,7 @@ import type { PhaseModule, PhaseOutcome } from './bench/phase.ts';
 import { ForeignCpu, freePort, installCleanup, unexpectedExits, makeTempDir, memoryMb, pinSelf, ROOT, setPinning, spawnTracked, startEntry, startRedis, stopChild, type ServerChild } from './bench/processes.ts';
 import { checkLines, mainChecks, mainTables, ratios, summarise, check, type Check } from './bench/report.ts';
 import { median, parseList } from './bench/stats.ts';
+import { profilePhase } from './bench/profile.ts';
 import { streamsPhase } from './bench/stream-phase.ts';
 import { builtMain, coldStart, ENTRY, gatewayEnv, checkTargets, runRound, type Round, type Settings, type Target } from './bench/targets.ts';
 
@@ -29,7 +30,7 @@ import { builtMain, coldStart, ENTRY, gatewayEnv, checkTargets, runRound, type R
  * Phases in modules of their own, run after the rounds when `--phases` names them. The hook for
  * new phases: import the module and add it here (e.g. `upstreamsPhase` from ./bench/upstreams.ts).
  */
-const PHASES: PhaseModule[] = [streamsPhase];
+const PHASES: PhaseModule[] = [streamsPhase, profilePhase];
 /** Phases bench.ts runs itself. */
 const BUILT_IN = ['saturation', 'latency', 'coldstart', 'keys'];
 const DEFAULT_PHASES = 'saturation,latency,streams,coldstart';

@@ -129,6 +129,11 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   }
   const server = await startNodeProxy(KEYS_FILE, UPSTREAM_URL, Number(PORT ?? 0));
   process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })}\n`);
+  // The bench profiles the yardstick as it profiles the gateway (scripts/bench/control.ts).
+  if (process.env.BENCH_PROFILE_FILE) {
+    const { profilerCommands, serveControl } = await import('./bench/control.ts');
+    serveControl(await profilerCommands());
+  }
   process.on('SIGTERM', () => process.exit(0));
   process.on('SIGINT', () => process.exit(0));
 }

@@ -44,3 +44,29 @@ export function takeReplies(text: string): { replies: Array<{ reply: string; val
   // A reply cut in the middle waits for the rest of its line.
   return { replies, rest: (kept.length > 0 ? `${kept.join('\n')}\n` : '') + tail };
 }
+
+/**
+ * `profile-start` / `profile-stop`: V8's CPU profiler (what `node --cpu-prof` runs) around just
+ * the loaded window, so start-up (tsx transpiling, module loading) stays out of the profile.
+ * `profile-stop` writes the profile to the file named by BENCH_PROFILE_FILE and answers its path.
+ */
+export async function profilerCommands(): Promise<ControlHandlers> {
+  const { Session } = await import('node:inspector/promises');
+  const { writeFileSync } = await import('node:fs');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  return {
+    'profile-start': async () => {
+      await session.post('Profiler.start');
+      return { started: true };
+    },
+    'profile-stop': async () => {
+      const { profile } = await session.post('Profiler.stop');
+      const file = process.env.BENCH_PROFILE_FILE;
+      if (!file) return { error: 'BENCH_PROFILE_FILE is not set' };
+      writeFileSync(file, JSON.stringify(profile));
+      return { file };
+    },
+  };
+}
