@@ -9,6 +9,8 @@ import { dirname, join } from 'node:path';
 import { chatRequests, saturate } from './load.ts';
 import type { PhaseModule } from './phase.ts';
 import { startEntry } from './processes.ts';
+import { STREAM_CHUNK_DELAY_MS } from './stream-phase.ts';
+import { holdStreams } from './streams.ts';
 import { table } from './report.ts';
 import { ENTRY, gatewayEnv } from './targets.ts';
 
@@ -93,56 +95,95 @@ export function summariseProfile(p: CpuProfile, functions: (name: string, area: 
 const WATCHED = (name: string, area: string): boolean =>
   (area.startsWith('server/') && /Middleware$|^(observe|forward|add|verifyKey|upstreamRequestHeaders|clientResponseHeaders|planRequest|planCompletion|chunk|end|presentedKey|encodeClientName)$/.test(name)) ||
   (area === 'pino' && /^(LOG|write|asJson)$/.test(name)) ||
+  (area === 'server/usage/taps.ts' || area === 'server/usage/extract.ts') ||
   (area === 'koa' && /^(handleRequest|respond|createContext)$/.test(name)) ||
   (area === 'prom-client' && /^(observe|inc)$/.test(name));
 
 const PROFILE_SECONDS = 10;
+const PROFILE_STREAMS = 300;
 const TOP_AREAS = 25;
 
-async function profileOne(label: string, entry: string, env: Record<string, string>, dir: string, keys: string[], seconds: number, connections: number): Promise<{ summary: ProfileSummary; requests: number; file: string }> {
-  const out = join(dir, label);
+/** A load run against a URL; resolves with the units served (requests, or chunks). */
+type Load = (url: string) => Promise<number>;
+
+async function profileOne(label: string, entry: string, env: Record<string, string>, dir: string, warm: Load, load: Load): Promise<{ summary: ProfileSummary; requests: number; file: string }> {
+  const out = join(dir, 'profiles');
   mkdirSync(out, { recursive: true });
   const file = join(out, `${label}.cpuprofile`);
   const child = await startEntry(entry, { ...env, BENCH_PROFILE_FILE: file });
   try {
-    await saturate(child.url, chatRequests(keys), connections, 2);
+    await warm(child.url);
     await child.ask('profile-start');
-    const r = await saturate(child.url, chatRequests(keys), connections, seconds);
+    const units = await load(child.url);
     await child.ask('profile-stop', 60_000);
     const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
-    return { summary: summariseProfile(profile, WATCHED), requests: r.ok, file };
+    return { summary: summariseProfile(profile, WATCHED), requests: units, file };
   } finally {
     await child.stop();
   }
 }
 
+function comparison(title: string, unit: string, gw: { summary: ProfileSummary; requests: number }, ys: { summary: ProfileSummary; requests: number }): string {
+  const per = (ms: number, n: number): string => ((ms * 1000) / n).toFixed(1);
+  const areas = [...new Set([...gw.summary.byArea.slice(0, TOP_AREAS), ...ys.summary.byArea.slice(0, 10)].map(([a]) => a))];
+  const get = (s: ProfileSummary, a: string): number => s.byArea.find(([k]) => k === a)?.[1] ?? 0;
+  const busy = (s: ProfileSummary): number => s.totalMs - get(s, '(idle)');
+  const areaTable = table(
+    ['self time by area', `gateway us/${unit}`, `yardstick us/${unit}`],
+    [
+      ['all but (idle)', per(busy(gw.summary), gw.requests), per(busy(ys.summary), ys.requests)],
+      ...areas.map((a) => [a, per(get(gw.summary, a), gw.requests), per(get(ys.summary, a), ys.requests)]),
+    ],
+  );
+  const inclTable = table([`gateway function (inclusive)`, `us/${unit}`], gw.summary.inclusive.slice(0, 20).map(([k, v]) => [k, per(v, gw.requests)]));
+  return [`${title}: gateway ${gw.requests} ${unit}s, yardstick ${ys.requests}`, areaTable, '', inclTable].join('\n');
+}
+
 export const profilePhase: PhaseModule = {
   name: 'profile',
-  describe: `gateway (info) and yardstick under node --cpu-prof at saturation: CPU per request by area (${PROFILE_SECONDS} s each)`,
+  describe: `gateway (info) and yardstick under V8's CPU profiler: at saturation (per request) and with ${PROFILE_STREAMS} streams (per chunk)`,
   async run(ctx) {
-    const seconds = ctx.settings.quick ? 4 : PROFILE_SECONDS;
-    const gw = await profileOne('gateway', ENTRY.gateway, gatewayEnv(ctx.keys.path, ctx.standIn.url, '', 'info'), ctx.dir, ctx.keys.sample, seconds, ctx.settings.connections);
-    const ys = await profileOne('yardstick', ENTRY.nodeProxy, { KEYS_FILE: ctx.keys.path, UPSTREAM_URL: ctx.standIn.url, PORT: '0' }, ctx.dir, ctx.keys.sample, seconds, ctx.settings.connections);
-    const kept: Record<string, string> = {};
-    mkdirSync(dirname(ctx.settings.out), { recursive: true });
-    for (const [label, p] of [['gateway', gw], ['yardstick', ys]] as const) {
-      kept[label] = join(dirname(ctx.settings.out), `bench-${label}.cpuprofile`);
-      copyFileSync(p.file, kept[label]);
+    const s = ctx.settings;
+    const seconds = s.quick ? 4 : PROFILE_SECONDS;
+    const keys = ctx.keys.sample;
+    const gwEnv = (upstream: string) => gatewayEnv(ctx.keys.path, upstream, '', 'info');
+    const ysEnv = (upstream: string) => ({ KEYS_FILE: ctx.keys.path, UPSTREAM_URL: upstream, PORT: '0' });
+    const warmJson: Load = async (url) => (await saturate(url, chatRequests(keys), s.connections, 2)).ok;
+    const json: Load = async (url) => (await saturate(url, chatRequests(keys), s.connections, seconds)).ok;
+    const sat = {
+      gateway: await profileOne('gateway-saturation', ENTRY.gateway, gwEnv(ctx.standIn.url), ctx.dir, warmJson, json),
+      yardstick: await profileOne('yardstick-saturation', ENTRY.nodeProxy, ysEnv(ctx.standIn.url), ctx.dir, warmJson, json),
+    };
+    // Streams need the 20 ms stand-in: a server of the phase's own.
+    const slow = await startEntry(ENTRY.standIn, { CHUNK_DELAY_MS: String(STREAM_CHUNK_DELAY_MS) });
+    const streamLoad = (chunks: number): Load => async (url) => (await holdStreams(url, keys, { streams: PROFILE_STREAMS, chunks, timeoutMs: 120_000 })).events;
+    let streams;
+    try {
+      streams = {
+        gateway: await profileOne('gateway-streams', ENTRY.gateway, gwEnv(slow.url), ctx.dir, streamLoad(20), streamLoad(s.streamChunks)),
+        yardstick: await profileOne('yardstick-streams', ENTRY.nodeProxy, ysEnv(slow.url), ctx.dir, streamLoad(20), streamLoad(s.streamChunks)),
+      };
+    } finally {
+      await slow.stop();
     }
-    const perReq = (ms: number, n: number): string => ((ms * 1000) / n).toFixed(1);
-    const areas = [...new Set([...gw.summary.byArea.slice(0, TOP_AREAS), ...ys.summary.byArea.slice(0, 10)].map(([a]) => a))];
-    const get = (s: ProfileSummary, a: string): number => s.byArea.find(([k]) => k === a)?.[1] ?? 0;
-    const areaTable = table(
-      ['self time by area', 'gateway us/req', 'yardstick us/req'],
-      areas.map((a) => [a, perReq(get(gw.summary, a), gw.requests), perReq(get(ys.summary, a), ys.requests)]),
-    );
-    const inclTable = table(['gateway function (inclusive)', 'us/req'], gw.summary.inclusive.slice(0, 20).map(([k, v]) => [k, perReq(v, gw.requests)]));
+    const kept: Record<string, string> = {};
+    mkdirSync(dirname(s.out), { recursive: true });
+    for (const [load, pair] of [['saturation', sat], ['streams', streams]] as const) {
+      for (const [label, p] of Object.entries(pair)) {
+        kept[`${label}-${load}`] = join(dirname(s.out), `bench-${label}-${load}.cpuprofile`);
+        copyFileSync(p.file, kept[`${label}-${load}`]!);
+      }
+    }
     const text = [
-      `Profile at saturation (${ctx.settings.connections} connections, ${seconds} s): gateway ${gw.requests} requests, yardstick ${ys.requests}; profiles kept in ${kept.gateway} and ${kept.yardstick}`,
-      areaTable,
+      comparison(`Profile at saturation (${s.connections} connections, ${seconds} s)`, 'req', sat.gateway, sat.yardstick),
       '',
-      inclTable,
+      comparison(`Profile with ${PROFILE_STREAMS} streams of ${s.streamChunks} chunks, ${STREAM_CHUNK_DELAY_MS} ms apart`, 'chunk', streams.gateway, streams.yardstick),
+      '',
+      `profiles (open in Chrome DevTools or speedscope): ${Object.values(kept).join(', ')}`,
     ].join('\n');
-    return { checks: [], text, result: { gateway: { requests: gw.requests, ...gw.summary }, yardstick: { requests: ys.requests, ...ys.summary }, files: kept } };
+    const result = Object.fromEntries(
+      Object.entries({ saturation: sat, streams }).map(([load, pair]) => [load, Object.fromEntries(Object.entries(pair).map(([k, v]) => [k, { units: v.requests, ...v.summary, file: kept[`${k}-${load}`] }]))]),
+    );
+    return { checks: [], text, result };
   },
 };
