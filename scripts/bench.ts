@@ -10,9 +10,9 @@
  *                    [--duration 10] [--streams 300,1000] [--chunks 100] [--keys 100000] [--out bench-results.json]
  */
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { writeKeyFile } from './bench/keyfile.ts';
@@ -59,6 +59,7 @@ function settings(): Settings {
       streams: { type: 'string' },
       chunks: { type: 'string' },
       out: { type: 'string', default: 'bench-results.json' },
+      baseline: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -69,7 +70,7 @@ function settings(): Settings {
       '  coldstart   process start to first served request',
       `  keys        the gateway with --keys N rows (default ${LARGE_KEYS_DEFAULT})`,
       ...PHASES.map((p) => `  ${p.name.padEnd(11)} ${p.describe}`),
-    ].join('\n')}\n  --rounds N --duration S --quick --streams 300,1000 --chunks 100 --rate 1000 --connections 50 --out FILE\n`);
+    ].join('\n')}\n  --baseline DIR  also measure the gateway of another checkout (git archive <commit> server scripts | tar -x -C DIR) as target "baseline"\n  --rounds N --duration S --quick --streams 300,1000 --chunks 100 --rate 1000 --connections 50 --out FILE\n`);
     process.exit(0);
   }
   const quick = values.quick!;
@@ -96,6 +97,7 @@ function settings(): Settings {
     streamChunks: Math.round(positive('chunks', Number(values.chunks ?? (quick ? 50 : 100)))),
     keys: phases.has('keys') ? Math.round(positive('keys', Number(values.keys ?? LARGE_KEYS_DEFAULT))) : null,
     out: resolve(values.out!),
+    baseline: values.baseline === undefined ? null : resolve(values.baseline),
   };
 }
 
@@ -109,6 +111,15 @@ function sourceState(): string {
   if (!commit) return 'not a git checkout';
   const changed = git('status', '--porcelain', '--', 'server').split('\n').filter(Boolean).length;
   return changed ? `${commit} + ${changed} uncommitted change(s) under server/` : commit;
+}
+
+/** The bench entry of another checkout, given this repository's node_modules so its imports resolve. */
+function baselineEntry(dir: string): string {
+  const entry = join(dir, ENTRY.gateway);
+  if (!existsSync(entry)) throw new Error(`--baseline: ${entry} not found (extract server/ and scripts/ of a commit there)`);
+  if (!existsSync(join(dir, 'node_modules'))) symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
+  if (!existsSync(join(dir, 'package.json'))) writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n');
+  return entry;
 }
 
 /** Watches the machine with nothing of the bench's running: others' load makes every figure noisy. */
@@ -137,20 +148,23 @@ async function main(): Promise<void> {
   const redis = roundsWanted ? await startRedis() : null;
   const standIn = await startEntry(ENTRY.standIn, { CHUNK_DELAY_MS });
   const proxyEnv = { KEYS_FILE: keys.path, UPSTREAM_URL: standIn.url, PORT: '0' };
-  const [yardstick, gateway, gatewayWarn, gatewayRedis] = await Promise.all([
+  const [yardstick, gateway, gatewayWarn, gatewayRedis, baseline] = await Promise.all([
     startEntry(ENTRY.nodeProxy, proxyEnv),
     startEntry(ENTRY.gateway, gatewayEnv(keys.path, standIn.url, '', 'info')),
     roundsWanted ? startEntry(ENTRY.gateway, gatewayEnv(keys.path, standIn.url, '', 'warn')) : null,
     redis ? startEntry(ENTRY.gateway, gatewayEnv(keys.path, standIn.url, redis.url, 'info')) : null,
+    s.baseline && roundsWanted ? startEntry(baselineEntry(s.baseline), gatewayEnv(keys.path, standIn.url, '', 'info')) : null,
   ]);
   const idleMb = memoryMb(gateway.pid)?.rss ?? NaN;
+  const upstreamPid = standIn.pid;
   const targets: Target[] = [
-    { name: 'direct', url: standIn.url, pids: [] },
-    { name: 'yardstick', url: yardstick.url, pids: [yardstick.pid] },
-    { name: 'gateway', url: gateway.url, pids: [gateway.pid] },
+    { name: 'direct', url: standIn.url, pids: [], upstreamPid },
+    { name: 'yardstick', url: yardstick.url, pids: [yardstick.pid], upstreamPid },
+    { name: 'gateway', url: gateway.url, pids: [gateway.pid], upstreamPid },
   ];
-  if (gatewayWarn) targets.push({ name: 'gateway-warn', url: gatewayWarn.url, pids: [gatewayWarn.pid] });
-  if (gatewayRedis && redis) targets.push({ name: 'gateway+redis', url: gatewayRedis.url, pids: [gatewayRedis.pid, redis.pid] });
+  if (gatewayWarn) targets.push({ name: 'gateway-warn', url: gatewayWarn.url, pids: [gatewayWarn.pid], upstreamPid });
+  if (baseline) targets.push({ name: 'baseline', url: baseline.url, pids: [baseline.pid], upstreamPid });
+  if (gatewayRedis && redis) targets.push({ name: 'gateway+redis', url: gatewayRedis.url, pids: [gatewayRedis.pid, redis.pid], upstreamPid });
   const names = targets.map((t) => t.name);
   await checkTargets(targets, keys.sample[0]!);
 
@@ -228,7 +242,7 @@ async function main(): Promise<void> {
     say(`WARNING ${name}: ${v.saturation.non2xx} non-2xx and ${v.saturation.errors} errors at saturation, ${v.fixed.failed} failed at the fixed rate, ${v.stream.failed} failed streams`);
   }
 
-  const servers: Array<[string, ServerChild | null]> = [['gateway', gateway], ['gateway-warn', gatewayWarn], ['gateway+redis', gatewayRedis], ['yardstick', yardstick]];
+  const servers: Array<[string, ServerChild | null]> = [['gateway', gateway], ['gateway-warn', gatewayWarn], ['gateway+redis', gatewayRedis], ['baseline', baseline], ['yardstick', yardstick]];
   for (const [name, child] of servers) {
     if (!child) continue;
     const lines = [...child.logWarnings(), ...child.stderrTail().trim().split('\n').filter(Boolean)];

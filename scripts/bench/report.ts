@@ -7,7 +7,7 @@ import type { StreamSummary } from './stream-phase.ts';
 import type { Round } from './targets.ts';
 
 export interface TargetSummary {
-  saturation: { rps: Spread; p50: Spread; p99: Spread; cpuUsPerRequest: Spread; non2xx: number; errors: number };
+  saturation: { rps: Spread; p50: Spread; p99: Spread; cpuUsPerRequest: Spread; upstreamCpuUsPerRequest: Spread; non2xx: number; errors: number };
   fixed: { p50: Spread; p99: Spread; addedP50: Spread; addedP99: Spread; achievedRps: Spread; failed: number };
   stream: { firstP50: Spread; firstP99: Spread; addedFirstP50: Spread; addedFirstP99: Spread; lastP50: Spread; failed: number };
 }
@@ -41,6 +41,7 @@ export function summarise(rounds: Round[], names: string[]): Record<string, Targ
         p50: over(rounds, (r) => t(r)?.saturation?.p50),
         p99: over(rounds, (r) => t(r)?.saturation?.p99),
         cpuUsPerRequest: over(rounds, (r) => t(r)?.saturation?.cpuUsPerRequest ?? NaN),
+        upstreamCpuUsPerRequest: over(rounds, (r) => t(r)?.saturation?.upstreamCpuUsPerRequest ?? NaN),
         non2xx: sum(rounds, (r) => t(r)?.saturation?.non2xx),
         errors: sum(rounds, (r) => t(r)?.saturation?.errors),
       },
@@ -69,10 +70,14 @@ export function summarise(rounds: Round[], names: string[]): Record<string, Targ
 export function ratios(rounds: Round[], names: string[]): Ratios {
   const rps = (r: Round, n: string) => r[n]?.saturation?.rps ?? NaN;
   const pairs: Array<[string, string]> = [
-    [GATEWAY, YARDSTICK], ['gateway-warn', YARDSTICK], ['gateway+redis', GATEWAY], [YARDSTICK, DIRECT], [GATEWAY, DIRECT],
+    [GATEWAY, YARDSTICK], ['gateway-warn', YARDSTICK], [GATEWAY, 'baseline'], ['gateway+redis', GATEWAY], [YARDSTICK, DIRECT], [GATEWAY, DIRECT],
   ];
   const out: Ratios = {};
   for (const [a, b] of pairs) if (names.includes(a) && names.includes(b)) out[`${a} / ${b}`] = over(rounds, (r) => rps(r, a) / rps(r, b));
+  // What the ratio would be if the servers' core were the only limit: the CPU both processes on
+  // it spend per request, inverted. CPU time is what other load on the machine disturbs least.
+  const cpu = (r: Round, n: string) => (r[n]?.saturation?.cpuUsPerRequest ?? NaN) + (r[n]?.saturation?.upstreamCpuUsPerRequest ?? NaN);
+  if (names.includes(GATEWAY) && names.includes(YARDSTICK)) out[`${GATEWAY} / ${YARDSTICK}, from CPU per request`] = over(rounds, (r) => cpu(r, YARDSTICK) / cpu(r, GATEWAY));
   return out;
 }
 
@@ -127,13 +132,13 @@ export function mainTables(s: Record<string, TargetSummary>, r: Ratios, names: s
   const parts: string[] = [];
   if (phases.has('saturation')) {
     const sat = table(
-      ['target', 'req/s', 'p50 ms', 'p99 ms', 'cpu us/req', 'non-2xx', 'errors'],
+      ['target', 'req/s', 'p50 ms', 'p99 ms', 'cpu us/req', 'stand-in us/req', 'non-2xx', 'errors'],
       names.map((n) => {
         const x = s[n]!.saturation;
-        return [n, f(x.rps, 0), f(x.p50), f(x.p99), f(x.cpuUsPerRequest, 0), String(x.non2xx), String(x.errors)];
+        return [n, f(x.rps, 0), f(x.p50), f(x.p99), f(x.cpuUsPerRequest, 0), f(x.upstreamCpuUsPerRequest, 0), String(x.non2xx), String(x.errors)];
       }),
     );
-    const rat = Object.entries(r).map(([k, v]) => `  ${k.padEnd(28)} ${f(v)}`).join('\n');
+    const rat = Object.entries(r).map(([k, v]) => `  ${k.padEnd(46)} ${f(v)}`).join('\n');
     parts.push(`Saturation, closed loop; median [min-max] over rounds (cpu us/req: the target's own process, for gateway+redis plus redis-server)\n${sat}\n\nThroughput ratios (over per-round ratios)\n${rat}`);
   }
   if (phases.has('latency')) {

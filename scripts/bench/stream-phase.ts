@@ -29,6 +29,8 @@ interface StreamTarget {
   proxy: ServerChild | null;
   /** A gateway: it meters usage, read back through its usage file. */
   meters: boolean;
+  /** RSS of the proxy after start and one request, before any stream (the per-stream baseline). */
+  idleRssMb?: number;
 }
 
 export interface StreamRun extends StreamLoadResult {
@@ -37,7 +39,9 @@ export interface StreamRun extends StreamLoadResult {
   standInCpuUsPerChunk: number;
   /** CPU time of proxy + stand-in over the run's wall time: near 1, the shared core was the limit. */
   serverCoreBusy: number;
-  /** (peak RSS during the run - RSS before) / streams, KB; null for direct. */
+  /** The load generator's CPU time over the run's wall time: near 1, the client was the limit. */
+  clientCoreBusy: number;
+  /** (peak RSS during the run - RSS of the idle process before any stream) / streams, KB; null for direct. */
   rssKbPerStream: number | null;
   tokensGenerated: number;
   tokensMetered: number | null;
@@ -86,6 +90,7 @@ const SETTLE_MS = 200;
 
 async function measure(t: StreamTarget, standIn: ServerChild, keys: readonly string[], streams: number, s: StreamSettings, usageFile: string): Promise<StreamRun> {
   const pid = t.proxy?.pid ?? null;
+  const client = process.cpuUsage();
   const meteredBefore = t.meters ? await meteredSoFar(t.proxy!, usageFile) : null;
   const generatedBefore = await standInTokens(standIn);
   const rssBefore = pid === null ? NaN : memoryMb(pid)?.rss ?? NaN;
@@ -99,6 +104,7 @@ async function measure(t: StreamTarget, standIn: ServerChild, keys: readonly str
   const t0 = performance.now();
   const r = await holdStreams(t.url, keys, { streams, chunks: s.chunks, timeoutMs: s.chunks * s.chunkDelayMs + 60_000 });
   const wallMs = performance.now() - t0;
+  const clientUsed = process.cpuUsage(client);
   const foreignCpuShare = watch.share();
   if (sampler) clearInterval(sampler);
   const cpuAfter = pid === null ? null : cpuMicros(pid);
@@ -112,7 +118,8 @@ async function measure(t: StreamTarget, standIn: ServerChild, keys: readonly str
     cpuUsPerChunk: proxyCpu === null || r.events === 0 ? null : proxyCpu / r.events,
     standInCpuUsPerChunk: r.events > 0 ? standInCpu / r.events : NaN,
     serverCoreBusy: ((proxyCpu ?? 0) + standInCpu) / 1000 / wallMs,
-    rssKbPerStream: pid === null ? null : ((rssPeak - rssBefore) * 1024) / streams,
+    clientCoreBusy: (clientUsed.user + clientUsed.system) / 1000 / wallMs,
+    rssKbPerStream: pid === null ? null : ((rssPeak - (t.idleRssMb ?? rssBefore)) * 1024) / streams,
     tokensGenerated: generated,
     tokensMetered: metered,
     foreignCpuShare,
@@ -130,6 +137,7 @@ export const STREAM_FIGURES: Array<[string, (r: StreamRun) => number]> = [
   ['cpu us/chunk', (r) => r.cpuUsPerChunk ?? NaN],
   ['stand-in us/chunk', (r) => r.standInCpuUsPerChunk],
   ['server core busy', (r) => r.serverCoreBusy],
+  ['client core busy', (r) => r.clientCoreBusy],
   ['rss KB/stream', (r) => r.rssKbPerStream ?? NaN],
 ];
 
@@ -166,6 +174,11 @@ export async function runStreamPhase(keysFile: string, keys: readonly string[], 
     { name: 'gateway', url: gateway.url, proxy: gateway, meters: true },
   ];
   try {
+    for (const t of targets) {
+      if (!t.proxy) continue;
+      await holdStreams(t.url, keys, { streams: 1, chunks: 1, timeoutMs: 10_000 });
+      t.idleRssMb = memoryMb(t.proxy.pid)?.rss;
+    }
     say(`streams: warming up (${Math.max(...s.concurrencies)} streams of 20 chunks per target)`);
     for (const t of targets) await holdStreams(t.url, keys, { streams: Math.max(...s.concurrencies), chunks: 20, timeoutMs: 60_000 });
     const runs = new Map<string, StreamRun[]>();
@@ -190,7 +203,7 @@ export async function runStreamPhase(keysFile: string, keys: readonly string[], 
 }
 
 export function streamTable(summaries: StreamSummary[], s: StreamSettings): string {
-  const digits = (name: string): number => (name === 'server core busy' ? 2 : name.includes('chunks/s') || name.includes('KB') ? 0 : 1);
+  const digits = (name: string): number => (name.endsWith('core busy') ? 2 : name.includes('chunks/s') || name.includes('KB') ? 0 : 1);
   const rows = summaries.map((x) => [
     `${x.streams} ${x.target}`,
     ...STREAM_FIGURES.map(([name]) => formatSpread(x.figures[name]!, digits(name))),

@@ -76,6 +76,8 @@ export interface Target {
   url: string;
   /** Processes whose CPU time counts as this target's (not the stand-in's). */
   pids: number[];
+  /** The stand-in's process, whose CPU per request is reported apart. */
+  upstreamPid?: number;
 }
 
 export interface Settings {
@@ -95,10 +97,12 @@ export interface Settings {
   streamChunks: number;
   keys: number | null;
   out: string;
+  /** A checkout whose gateway is measured too, as target "baseline" (an A/B in one run). */
+  baseline: string | null;
 }
 
 export interface TargetRound {
-  saturation?: SaturationResult & { cpuUsPerRequest: number | null };
+  saturation?: SaturationResult & { cpuUsPerRequest: number | null; upstreamCpuUsPerRequest: number | null };
   fixed?: PacedResult;
   stream?: StreamResult;
 }
@@ -127,11 +131,12 @@ function cpuTotal(pids: number[]): number | null {
 }
 
 export async function saturateWithCpu(t: Target, keys: string[], s: Settings, seconds: number): Promise<NonNullable<TargetRound['saturation']>> {
-  const before = cpuTotal(t.pids);
+  const up = t.upstreamPid === undefined ? [] : [t.upstreamPid];
+  const [before, upBefore] = [cpuTotal(t.pids), cpuTotal(up)];
   const r = await saturate(t.url, chatRequests(keys), s.connections, seconds);
-  const after = cpuTotal(t.pids);
-  const cpuUsPerRequest = t.pids.length > 0 && before !== null && after !== null && r.ok > 0 ? (after - before) / r.ok : null;
-  return { ...r, cpuUsPerRequest };
+  const [after, upAfter] = [cpuTotal(t.pids), cpuTotal(up)];
+  const per = (pids: number[], a: number | null, b: number | null): number | null => (pids.length > 0 && a !== null && b !== null && r.ok > 0 ? (b - a) / r.ok : null);
+  return { ...r, cpuUsPerRequest: per(t.pids, before, after), upstreamCpuUsPerRequest: per(up, upBefore, upAfter) };
 }
 
 /** Rotates the order each round so no target always runs first (or just after a heavy one). */

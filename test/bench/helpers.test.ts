@@ -111,3 +111,18 @@ describe('profile summary', () => {
     expect(s.inclusive).toEqual([['handle server/http/boundary.ts', 4]]);
   });
 });
+
+describe('strace summary', () => {
+  it('reads calls per syscall, with and without an errors column, skipping the total', async () => {
+    const { parseStraceSummary } = await import('../../scripts/bench/syscalls.ts');
+    const text = `% time     seconds  usecs/call     calls    errors syscall
+------ ----------- ----------- --------- --------- ----------------
+ 93.11    1.989150        1149      1731       118 futex
+  2.96    0.063327           3     20000           writev
+  0.00    0.000000           0         1           sched_getaffinity
+------ ----------- ----------- --------- --------- ----------------
+100.00    2.136281          46     45917       168 total
+`;
+    expect([...parseStraceSummary(text)]).toEqual([['futex', 1731], ['writev', 20000], ['sched_getaffinity', 1]]);
+  });
+});
