@@ -126,3 +126,13 @@ describe('strace summary', () => {
     expect([...parseStraceSummary(text)]).toEqual([['futex', 1731], ['writev', 20000], ['sched_getaffinity', 1]]);
   });
 });
+
+describe('RSS per added stream', () => {
+  it('is the growth between concurrencies per stream added, not the fixed heap growth', async () => {
+    const { marginalKbPerStream } = await import('../../scripts/bench/report.ts');
+    const at = (streams: number, kbPerStream: number) => ({ streams, figures: { 'rss KB/stream': spread([kbPerStream]) } });
+    // 300 streams: 60,000 KB grown; 1,000 streams: 74,000 KB grown → 20 KB per added stream.
+    expect(marginalKbPerStream([at(300, 200), at(1000, 74)])).toBeCloseTo(20);
+    expect(marginalKbPerStream([at(300, 200)])).toBeNaN();
+  });
+});
