@@ -288,7 +288,9 @@ async function main(): Promise<void> {
 main().then(
   () => process.exit(0),
   (err: unknown) => {
-    process.stderr.write(`bench: ${(err as Error)?.stack ?? String(err)}\n`);
-    process.exit(1);
+    const message = (err as Error)?.message ?? String(err);
+    // A bad flag needs its one line, not a stack.
+    process.stderr.write(`bench: ${message.startsWith('--') ? message : (err as Error)?.stack ?? message}\n`);
+    process.exit(message.startsWith('--') ? 2 : 1);
   },
 );
