@@ -93,7 +93,7 @@ function settings(): Settings {
     rate: positive('rate', Number(values.rate)),
     fixedMs: positive('duration', seconds) * 1000,
     streams: quick ? 50 : 200,
-    streamConcurrencies: parseList(values.streams ?? (quick ? '300' : '300,1000'), 'streams'),
+    streamConcurrencies: parseList(values.streams ?? (quick ? '100,300' : '300,1000'), 'streams'),
     streamChunks: Math.round(positive('chunks', Number(values.chunks ?? (quick ? 50 : 100)))),
     keys: phases.has('keys') ? Math.round(positive('keys', Number(values.keys ?? LARGE_KEYS_DEFAULT))) : null,
     out: resolve(values.out!),
