@@ -53,9 +53,9 @@ async function main(): Promise<void> {
     rows.push([name, parseStraceSummary(readFileSync(out, 'utf8')), r['2xx']]);
   }
   const names = [...new Set(rows.flatMap(([, m]) => [...m.keys()]))].filter((n) => rows.some(([, m, ok]) => (m.get(n) ?? 0) / ok >= 0.01));
-  process.stdout.write(`system calls per 2xx answer (${amount} requests, 50 connections)\n${'syscall'.padEnd(14)}${rows.map(([n]) => n.padStart(16)).join('')}\n`);
-  for (const n of names.sort()) process.stdout.write(`${n.padEnd(14)}${rows.map(([, m, ok]) => ((m.get(n) ?? 0) / ok).toFixed(2).padStart(16)).join('')}\n`);
-  process.stdout.write(`${'2xx'.padEnd(14)}${rows.map(([, , ok]) => String(ok).padStart(16)).join('')}\n`);
+  process.stdout.write(`system calls per 2xx answer (${amount} requests, 50 connections)\n${'syscall'.padEnd(14)}${rows.map(([n]) => ` ${n.padStart(17)}`).join('')}\n`);
+  for (const n of names.sort()) process.stdout.write(`${n.padEnd(14)}${rows.map(([, m, ok]) => ((m.get(n) ?? 0) / ok).toFixed(2).padStart(18)).join('')}\n`);
+  process.stdout.write(`${'2xx'.padEnd(14)}${rows.map(([, , ok]) => String(ok).padStart(18)).join('')}\n`);
   process.exit(0);
 }
 
