@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { takeReplies } from './control.ts';
 
 /** The repository root: children run there, so `--import tsx` and relative paths resolve. */
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -50,7 +51,9 @@ export function setPinning(p: Pinning): void {
 export function spawnTracked(command: string, args: string[], env: Record<string, string>): ChildProcess {
   const [cmd, argv] = pinning.pinned ? ['taskset', ['-c', '1', command, ...args]] : [command, args];
   const base = Object.fromEntries(INHERITED_ENV.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]!]));
-  const child = spawn(cmd, argv, { cwd: ROOT, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // stdin is the control channel (control.ts); a child that never reads it is unaffected.
+  const child = spawn(cmd, argv, { cwd: ROOT, env: { ...base, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stdin!.on('error', () => undefined);
   children.add(child);
   child.once('exit', () => children.delete(child));
   return child;
@@ -63,16 +66,47 @@ export interface ServerChild {
   /** The JSON line the entry printed (url plus anything else it reports). */
   info: Record<string, unknown>;
   stderrTail(): string;
+  /** Log lines at warn or above seen on stdout after the URL line (the last few). */
+  logWarnings(): string[];
+  /** Sends a command on the control channel and resolves with the child's reply value. */
+  ask(command: string, timeoutMs?: number): Promise<unknown>;
   stop(): Promise<void>;
+}
+
+/** pino's numeric levels for warn, error and fatal, as they appear in a JSON log line. */
+const WARN_MARKS = ['"level":40', '"level":50', '"level":60'];
+const KEPT_WARNINGS = 10;
+
+/** The lines of a log chunk at warn or above; cheap when there are none (a native byte search). */
+export function warningLines(chunk: Buffer): string[] {
+  if (!WARN_MARKS.some((m) => chunk.includes(m))) return [];
+  return chunk.toString('utf8').split('\n').filter((l) => WARN_MARKS.some((m) => l.includes(m)));
 }
 
 /** Starts a TypeScript entry under tsx and waits for the JSON line with its `url` on stdout. */
 export function startEntry(file: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<ServerChild> {
   const child = spawnTracked(process.execPath, [...nodeArgs, '--import', 'tsx', file], env);
   let err = '';
+  let pending = '';
+  const waiting = new Map<string, Array<(value: unknown) => void>>();
   child.stderr!.on('data', (c: Buffer) => {
-    err = (err + c.toString()).slice(-STDERR_TAIL_CHARS);
+    const { replies, rest } = takeReplies(pending + c.toString());
+    pending = rest.endsWith('\n') ? '' : rest.slice(rest.lastIndexOf('\n') + 1);
+    err = (err + rest.slice(0, rest.length - pending.length)).slice(-STDERR_TAIL_CHARS);
+    for (const r of replies) waiting.get(r.reply)?.shift()?.(r.value);
   });
+  const warnings: string[] = [];
+  const ask = (command: string, timeoutMs = 10_000): Promise<unknown> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${file}: no reply to ${command} within ${timeoutMs} ms`)), timeoutMs);
+      const list = waiting.get(command) ?? [];
+      list.push((v) => {
+        clearTimeout(timer);
+        resolve(v);
+      });
+      waiting.set(command, list);
+      child.stdin!.write(`${command}\n`);
+    });
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => fail(new Error(`${file} printed no URL within ${START_TIMEOUT_MS} ms\n${err}`)), START_TIMEOUT_MS);
@@ -86,7 +120,12 @@ export function startEntry(file: string, env: Record<string, string>, nodeArgs: 
     child.once('exit', early);
     let done = false;
     child.stdout!.on('data', (c: Buffer) => {
-      if (done) return;
+      if (done) {
+        // The gateway's log, drained as a log collector would; only warnings are kept.
+        for (const line of warningLines(c)) warnings.push(line.slice(0, 500));
+        if (warnings.length > KEPT_WARNINGS) warnings.splice(0, warnings.length - KEPT_WARNINGS);
+        return;
+      }
       out += c.toString();
       // The first line that is a JSON object with a url; other lines (e.g. --trace-gc) are skipped.
       const line = out.split('\n').slice(0, -1).find((l) => l.startsWith('{"url"'));
@@ -98,7 +137,7 @@ export function startEntry(file: string, env: Record<string, string>, nodeArgs: 
       child.once('exit', (code, signal) => {
         if (!stopping.has(child)) unexpectedExits.push(`${file} (pid ${child.pid}) exited with ${code ?? signal} during the bench\n${err}`);
       });
-      resolve({ child, pid: child.pid!, url: String(info.url), info, stderrTail: () => err, stop: () => stopChild(child) });
+      resolve({ child, pid: child.pid!, url: String(info.url), info, stderrTail: () => err, logWarnings: () => [...warnings], ask, stop: () => stopChild(child) });
     });
   });
 }

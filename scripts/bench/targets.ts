@@ -51,14 +51,14 @@ export const HUGE_RATE_LIMIT = '1000000000';
 export const ADMIN_KEY = `bench-admin-${randomBytes(12).toString('hex')}`;
 
 /** The gateway's environment (children inherit nothing else from the caller's shell). */
-export function gatewayEnv(keysFile: string, upstreamUrl: string, redisUrl = ''): Record<string, string> {
+export function gatewayEnv(keysFile: string, upstreamUrl: string, redisUrl = '', logLevel: 'info' | 'warn' = 'info'): Record<string, string> {
   return {
     KEYS_FILE: keysFile,
     UPSTREAM_URL: upstreamUrl,
     UPSTREAM_API_KEY: '',
     PORT: '0',
     HOST: '127.0.0.1',
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: logLevel,
     AUTH_ENABLED: 'true',
     AUTH_FALLBACK: 'closed',
     GOOGLE_SHEET_ID: '',
@@ -76,25 +76,35 @@ export interface Target {
   url: string;
   /** Processes whose CPU time counts as this target's (not the stand-in's). */
   pids: number[];
+  /** The stand-in's process, whose CPU per request is reported apart. */
+  upstreamPid?: number;
 }
 
 export interface Settings {
   quick: boolean;
+  /** Phases to run: saturation, latency, streams, keys, coldstart (see bench.ts). */
+  phases: Set<string>;
   rounds: number;
   connections: number;
   saturationSeconds: number;
   warmupSeconds: number;
   rate: number;
   fixedMs: number;
+  /** Sequential streamed requests of the latency phase. */
   streams: number;
+  /** The streams phase: concurrent streams per run, and chunks per stream. */
+  streamConcurrencies: number[];
+  streamChunks: number;
   keys: number | null;
   out: string;
+  /** A checkout whose gateway is measured too, as target "baseline" (an A/B in one run). */
+  baseline: string | null;
 }
 
 export interface TargetRound {
-  saturation: SaturationResult & { cpuUsPerRequest: number | null };
-  fixed: PacedResult;
-  stream: StreamResult;
+  saturation?: SaturationResult & { cpuUsPerRequest: number | null; upstreamCpuUsPerRequest: number | null };
+  fixed?: PacedResult;
+  stream?: StreamResult;
 }
 
 export type Round = Record<string, TargetRound>;
@@ -120,12 +130,13 @@ function cpuTotal(pids: number[]): number | null {
   return sum;
 }
 
-export async function saturateWithCpu(t: Target, keys: string[], s: Settings, seconds: number): Promise<TargetRound['saturation']> {
-  const before = cpuTotal(t.pids);
+export async function saturateWithCpu(t: Target, keys: string[], s: Settings, seconds: number): Promise<NonNullable<TargetRound['saturation']>> {
+  const up = t.upstreamPid === undefined ? [] : [t.upstreamPid];
+  const [before, upBefore] = [cpuTotal(t.pids), cpuTotal(up)];
   const r = await saturate(t.url, chatRequests(keys), s.connections, seconds);
-  const after = cpuTotal(t.pids);
-  const cpuUsPerRequest = t.pids.length > 0 && before !== null && after !== null && r.ok > 0 ? (after - before) / r.ok : null;
-  return { ...r, cpuUsPerRequest };
+  const [after, upAfter] = [cpuTotal(t.pids), cpuTotal(up)];
+  const per = (pids: number[], a: number | null, b: number | null): number | null => (pids.length > 0 && a !== null && b !== null && r.ok > 0 ? (b - a) / r.ok : null);
+  return { ...r, cpuUsPerRequest: per(t.pids, before, after), upstreamCpuUsPerRequest: per(up, upBefore, upAfter) };
 }
 
 /** Rotates the order each round so no target always runs first (or just after a heavy one). */
@@ -136,20 +147,24 @@ export function rotated<T>(items: T[], by: number): T[] {
 
 export async function runRound(targets: Target[], keys: string[], s: Settings, index: number, say: (line: string) => void): Promise<Round> {
   const order = rotated(targets, index);
-  const partial: Record<string, Partial<TargetRound>> = Object.fromEntries(targets.map((t) => [t.name, {}]));
-  for (const t of order) {
-    partial[t.name]!.saturation = await saturateWithCpu(t, keys, s, s.saturationSeconds);
-    say(`  saturation   ${t.name.padEnd(14)} ${partial[t.name]!.saturation!.rps.toFixed(0)} req/s`);
+  const round: Round = Object.fromEntries(targets.map((t) => [t.name, {}]));
+  if (s.phases.has('saturation')) {
+    for (const t of order) {
+      round[t.name]!.saturation = await saturateWithCpu(t, keys, s, s.saturationSeconds);
+      say(`  saturation   ${t.name.padEnd(14)} ${round[t.name]!.saturation!.rps.toFixed(0)} req/s`);
+    }
   }
-  for (const t of order) {
-    partial[t.name]!.fixed = await paced(t.url, chatRequests(keys), s.rate, s.fixedMs);
-    say(`  fixed rate   ${t.name.padEnd(14)} p50 ${partial[t.name]!.fixed!.p50.toFixed(2)} ms, p99 ${partial[t.name]!.fixed!.p99.toFixed(2)} ms`);
+  if (s.phases.has('latency')) {
+    for (const t of order) {
+      round[t.name]!.fixed = await paced(t.url, chatRequests(keys), s.rate, s.fixedMs);
+      say(`  fixed rate   ${t.name.padEnd(14)} p50 ${round[t.name]!.fixed!.p50.toFixed(2)} ms, p99 ${round[t.name]!.fixed!.p99.toFixed(2)} ms`);
+    }
+    for (const t of order) {
+      round[t.name]!.stream = await streaming(t.url, keys, s.streams);
+      say(`  one stream   ${t.name.padEnd(14)} first chunk p50 ${round[t.name]!.stream!.firstChunk.p50.toFixed(2)} ms`);
+    }
   }
-  for (const t of order) {
-    partial[t.name]!.stream = await streaming(t.url, keys, s.streams);
-    say(`  streaming    ${t.name.padEnd(14)} first chunk p50 ${partial[t.name]!.stream!.firstChunk.p50.toFixed(2)} ms`);
-  }
-  return partial as Round;
+  return round;
 }
 
 /** Spawn of `node --import tsx server/main.ts` to its first 200 answer, polled every 5 ms. */

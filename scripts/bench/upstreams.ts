@@ -10,6 +10,7 @@
  * Alone: node --import tsx scripts/bench/upstreams.ts [--rounds 3] [--duration 5] [--baseline REF]
  * From scripts/bench.ts: `await runUpstreams(s, dir, keys, say, { standInUrl, baseline })`.
  */
+import type { PhaseModule } from './phase.ts';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -167,3 +168,18 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     },
   );
 }
+
+/**
+ * The phase as bench.ts runs it (`--phases upstreams`). BENCH_UPSTREAMS_BASELINE names a git ref
+ * whose gateway is measured beside the one-upstream path (the "within 3%" check).
+ */
+export const upstreamsPhase: PhaseModule = {
+  name: 'upstreams',
+  describe: 'one upstream vs two (and two with one down): req/s and the routing cost per request',
+  async run(ctx) {
+    return runUpstreams(ctx.settings, ctx.dir, ctx.keys, ctx.say, {
+      standInUrl: ctx.standIn.url,
+      baseline: process.env.BENCH_UPSTREAMS_BASELINE || undefined,
+    });
+  },
+};

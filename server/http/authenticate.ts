@@ -11,7 +11,9 @@ import type { AuthState, RequestState } from './state.ts';
 export function authenticate(auth: AuthState, log: Logger, now: () => number) {
   // Checked once: the per-request decision log costs an object even when debug is off.
   const debug = log.isLevelEnabled('debug');
-  return async function authenticateMiddleware(ctx: Context, next: Next): Promise<void> {
+  // Not async: Koa turns a synchronous throw into a rejection, and an async function would add a
+  // promise and a microtask turn to every request only to wrap next()'s.
+  return function authenticateMiddleware(ctx: Context, next: Next): Promise<void> {
     if (auth.store === null) return next();
     const key = presentedKey(ctx.req.headers);
     if (key === null) {

@@ -11,47 +11,45 @@ import type { RequestState } from './state.ts';
  * only close the connection.
  */
 export function boundary(log: Logger, metrics: GatewayMetrics | null, inflight: InFlight) {
+  // One async function per request, not two: every async frame is a promise and a microtask turn,
+  // and Koa's chain already has one per middleware (docs/performance.md, "the default path").
   return async function boundaryMiddleware(ctx: Context, next: Next): Promise<void> {
     inflight.enter();
+    const started = performance.now();
+    const state = ctx.state as RequestState;
     try {
-      await handle(ctx, next);
+      try {
+        await next();
+      } catch (err) {
+        const error = err instanceof GatewayError ? err : new GatewayError('internal_error');
+        if (!(err instanceof GatewayError)) log.error({ err, method: ctx.method, path: ctx.path }, 'unhandled error');
+        if (ctx.res.headersSent) {
+          ctx.res.destroy();
+        } else {
+          ctx.respond = true;
+          ctx.status = error.status;
+          ctx.set(error.headers);
+          ctx.body = error.body();
+          state.outcome = error.code;
+        }
+      }
+      const status = state.sentStatus ?? ctx.status;
+      const ms = performance.now() - started;
+      metrics?.observe(status, state.key?.clientName ?? '', state.outcome, ms / 1000);
+      log.info(
+        {
+          method: ctx.method,
+          path: ctx.path,
+          status,
+          ms: Math.round(ms * 100) / 100,
+          key_id: state.key?.keyId ?? state.keyId,
+          client: state.key?.clientName,
+          outcome: state.outcome,
+        },
+        'request',
+      );
     } finally {
       inflight.leave();
     }
   };
-
-  async function handle(ctx: Context, next: Next): Promise<void> {
-    const started = performance.now();
-    const state = ctx.state as RequestState;
-    try {
-      await next();
-    } catch (err) {
-      const error = err instanceof GatewayError ? err : new GatewayError('internal_error');
-      if (!(err instanceof GatewayError)) log.error({ err, method: ctx.method, path: ctx.path }, 'unhandled error');
-      if (ctx.res.headersSent) {
-        ctx.res.destroy();
-      } else {
-        ctx.respond = true;
-        ctx.status = error.status;
-        ctx.set(error.headers);
-        ctx.body = error.body();
-        state.outcome = error.code;
-      }
-    }
-    const status = state.sentStatus ?? ctx.status;
-    const ms = performance.now() - started;
-    metrics?.observe(status, state.key?.clientName ?? '', state.outcome, ms / 1000);
-    log.info(
-      {
-        method: ctx.method,
-        path: ctx.path,
-        status,
-        ms: Math.round(ms * 100) / 100,
-        key_id: state.key?.keyId ?? state.keyId,
-        client: state.key?.clientName,
-        outcome: state.outcome,
-      },
-      'request',
-    );
-  }
 }
