@@ -1,8 +1,8 @@
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import { keyId } from '../../server/keys/keyid.ts';
-import { FakeSheets, type Cell } from '../support/fake-sheets.ts';
-import { bearer, SHEET_ID, serviceAccount, startStack, type Stack } from '../support/stack.ts';
+import type { Cell, FakeSheets } from '../support/fake-sheets.ts';
+import { bearer, SHEET_ID, serviceAccount, startSheets, startStack, type Stack } from '../support/stack.ts';
 
 const KEY = 'sk-convergence-dddddddd-0000-4000-8000-0000000000d1';
 const PLAIN = 'sk-convergence-dddddddd-0000-4000-8000-0000000000d2';
@@ -18,12 +18,7 @@ afterEach(async () => {
 });
 
 async function start(rows: Cell[][]): Promise<Stack> {
-  sheets = new FakeSheets();
-  await sheets.start();
-  const sa = serviceAccount();
-  sheets.addServiceAccount(sa.email, sa.publicKey);
-  sheets.createSpreadsheet(SHEET_ID, { timeZone: 'UTC', sharedWith: [sa.email] });
-  sheets.setTab(SHEET_ID, 'API_Keys', [HEADER, ...rows]);
+  sheets = await startSheets([HEADER, ...rows]);
   stack = await startStack({ sheets });
   return stack;
 }

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { keyId } from '../../server/keys/keyid.ts';
 import { FakeSheets, type Cell } from '../support/fake-sheets.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
-import { bearer, eventually, SHEET_ID, serviceAccount, startStack, type Stack, type StackOptions } from '../support/stack.ts';
+import { bearer, eventually, SHEET_ID, serviceAccount, startSheets, startStack, type Stack, type StackOptions } from '../support/stack.ts';
 
 const A1 = 'sk-convergence-aaaaaaaa-0000-4000-8000-0000000000a1';
 const A2 = 'sk-convergence-aaaaaaaa-0000-4000-8000-0000000000a2';
@@ -31,13 +31,8 @@ afterAll(async () => {
 });
 
 async function sheetWith(rows: Cell[][], timeZone = 'UTC'): Promise<FakeSheets> {
-  const sheets = new FakeSheets();
-  await sheets.start();
+  const sheets = await startSheets([QUOTA_HEADER, ...rows], { timeZone });
   sheetsList.push(sheets);
-  const sa = serviceAccount();
-  sheets.addServiceAccount(sa.email, sa.publicKey);
-  sheets.createSpreadsheet(SHEET_ID, { timeZone, sharedWith: [sa.email] });
-  sheets.setTab(SHEET_ID, 'API_Keys', [QUOTA_HEADER, ...rows]);
   return sheets;
 }
 

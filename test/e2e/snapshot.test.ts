@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../server/keys/keyid.ts';
 import { KEY_SNAPSHOT_FILE } from '../../server/keys/snapshot.ts';
 import { FakeSheets, type Cell } from '../support/fake-sheets.ts';
-import { bearer, eventually, SHEET_ID, serviceAccount, startStack, type Stack, type StackOptions } from '../support/stack.ts';
+import { bearer, eventually, SHEET_ID, serviceAccount, startSheets, startStack, type Stack, type StackOptions } from '../support/stack.ts';
 
 const KEY = 'sk-convergence-cccccccc-0000-4000-8000-0000000000c1';
 const HASHED = 'sk-convergence-cccccccc-0000-4000-8000-0000000000c2';
@@ -22,17 +22,12 @@ afterEach(async () => {
 });
 
 async function sheet(): Promise<FakeSheets> {
-  const sheets = new FakeSheets();
-  await sheets.start();
-  cleanup.push(() => sheets.stop());
-  const sa = serviceAccount();
-  sheets.addServiceAccount(sa.email, sa.publicKey);
-  sheets.createSpreadsheet(SHEET_ID, { timeZone: 'Europe/Paris', sharedWith: [sa.email] });
-  sheets.setTab(SHEET_ID, 'API_Keys', [
+  const sheets = await startSheets([
     HEADER,
     [KEY, '', 'Acme', '', '', true, 7, 'demo-model', 5000],
     ['', sha256Hex(HASHED), 'Beta', '', '', true, '', '', ''],
-  ]);
+  ], { timeZone: 'Europe/Paris' });
+  cleanup.push(() => sheets.stop());
   return sheets;
 }
 

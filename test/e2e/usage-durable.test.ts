@@ -5,10 +5,9 @@ import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import { keyId } from '../../server/keys/keyid.ts';
 import { startFakeVllm, type FakeVllm } from '../../scripts/fake-vllm.ts';
-import { FakeSheets } from '../support/fake-sheets.ts';
 import { keysLoaded, spawnGateway, type GatewayProcess } from '../support/process.ts';
 import { writeServiceAccount } from '../support/service-account.ts';
-import { bearer, HEADER, SHEET_ID, serviceAccount, startStack, type Stack } from '../support/stack.ts';
+import { bearer, HEADER, SHEET_ID, serviceAccount, startSheets, startStack, type Stack } from '../support/stack.ts';
 import { rowsAsRecords, totalsByKey } from '../support/usage-reader.ts';
 
 const KEY = 'sk-convergence-dddddddd-0000-4000-8000-000000000001';
@@ -54,19 +53,14 @@ describe('a refused usage write is loud on /auth/status', () => {
 
 describe('usage survives a restart during a Sheets outage (STATE_DIR)', () => {
   it('SIGTERM while Sheets is down, restart, Sheets back: the Usage tab holds exactly the requests served, each once', async () => {
-    const sheets = new FakeSheets();
-    await sheets.start();
+    const sheets = await startSheets([HEADER, [KEY, 'Acme', '', '', true, '']]);
     cleanups.push(() => sheets.stop());
-    const sa = serviceAccount();
-    sheets.addServiceAccount(sa.email, sa.publicKey);
-    sheets.createSpreadsheet(SHEET_ID, { sharedWith: [sa.email] });
-    sheets.setTab(SHEET_ID, 'API_Keys', [HEADER, [KEY, 'Acme', '', '', true, '']]);
     const vllm: FakeVllm = await startFakeVllm();
     cleanups.push(() => vllm.close());
     const dir = mkdtempSync(join(tmpdir(), 'cg-durable-'));
     const stateDir = join(dir, 'state');
     const env = (sheetsUrl: string) => ({
-      GOOGLE_SHEET_ID: SHEET_ID, GOOGLE_CREDENTIALS_PATH: writeServiceAccount(dir, sa), SHEETS_API_URL: sheetsUrl,
+      GOOGLE_SHEET_ID: SHEET_ID, GOOGLE_CREDENTIALS_PATH: writeServiceAccount(dir, serviceAccount()), SHEETS_API_URL: sheetsUrl,
       UPSTREAM_URL: vllm.url, USAGE_FLUSH_INTERVAL: '3600', STATE_DIR: stateDir, SHUTDOWN_GRACE: '1',
     });
     const served = { requests: 0, prompt: 0, completion: 0 };

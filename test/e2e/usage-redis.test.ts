@@ -7,11 +7,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { keyId } from '../../server/keys/keyid.ts';
 import { USAGE_REDIS_KEYS } from '../../server/usage/shared.ts';
 import { startFakeVllm } from '../../scripts/fake-vllm.ts';
-import { FakeSheets } from '../support/fake-sheets.ts';
 import { keysLoaded, spawnGateway } from '../support/process.ts';
 import { startRedis } from '../support/redis.ts';
 import { writeServiceAccount } from '../support/service-account.ts';
-import { eventually, HEADER, SHEET_ID, serviceAccount } from '../support/stack.ts';
+import { eventually, HEADER, SHEET_ID, serviceAccount, startSheets } from '../support/stack.ts';
 import { rowsAsRecords, totalsByKey } from '../support/usage-reader.ts';
 
 const KEY = 'sk-convergence-cccccccc-0000-4000-8000-000000000001';
@@ -22,20 +21,15 @@ afterEach(async () => {
 
 describe('usage with REDIS_URL (spawned replicas)', () => {
   it('two replicas hand their counts to Redis; the Usage tab ends with every request served, each once', async () => {
-    const sheets = new FakeSheets();
-    await sheets.start();
+    const sheets = await startSheets([HEADER, [KEY, 'Acme', '', '', true, '']]);
     cleanups.push(() => sheets.stop());
-    const sa = serviceAccount();
-    sheets.addServiceAccount(sa.email, sa.publicKey);
-    sheets.createSpreadsheet(SHEET_ID, { sharedWith: [sa.email] });
-    sheets.setTab(SHEET_ID, 'API_Keys', [HEADER, [KEY, 'Acme', '', '', true, '']]);
     const vllm = await startFakeVllm();
     cleanups.push(() => vllm.close());
     const redis = await startRedis();
     cleanups.push(() => redis.stop());
     const dir = mkdtempSync(join(tmpdir(), 'cg-usage-redis-'));
     const replicas = ['a', 'b'].map((name) => spawnGateway({
-      GOOGLE_SHEET_ID: SHEET_ID, GOOGLE_CREDENTIALS_PATH: writeServiceAccount(dir, sa), SHEETS_API_URL: sheets.url,
+      GOOGLE_SHEET_ID: SHEET_ID, GOOGLE_CREDENTIALS_PATH: writeServiceAccount(dir, serviceAccount()), SHEETS_API_URL: sheets.url,
       UPSTREAM_URL: vllm.url, REDIS_URL: redis.url, USAGE_FLUSH_INTERVAL: '1', INSTANCE_ID: name, STATE_DIR: join(dir, `state-${name}`),
     }));
     for (const r of replicas) cleanups.push(() => r.stop());

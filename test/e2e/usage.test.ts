@@ -6,9 +6,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { keyId } from '../../server/keys/keyid.ts';
 import { USAGE_COLUMNS } from '../../server/usage/columns.ts';
 import { startFakeVllm } from '../../scripts/fake-vllm.ts';
-import { FakeSheets } from '../support/fake-sheets.ts';
+import type { FakeSheets } from '../support/fake-sheets.ts';
 import { keysLoaded, spawnGateway } from '../support/process.ts';
-import { bearer, eventually, HEADER, SHEET_ID, serviceAccount, startStack, type Stack } from '../support/stack.ts';
+import { bearer, eventually, HEADER, SHEET_ID, serviceAccount, startSheets, startStack, type Stack } from '../support/stack.ts';
 import { writeServiceAccount } from '../support/service-account.ts';
 
 const KEY = 'sk-convergence-eeeeeeee-0000-4000-8000-000000000001';
@@ -143,16 +143,11 @@ describe('usage accounting', () => {
 
 /** The gateway as its own process (so it can get SIGTERM), reading the Sheets fake. */
 async function spawnedStack(chunkDelayMs: number, env: Record<string, string>) {
-  const sheets = new FakeSheets();
-  await sheets.start();
-  const sa = serviceAccount();
-  sheets.addServiceAccount(sa.email, sa.publicKey);
-  sheets.createSpreadsheet(SHEET_ID, { sharedWith: [sa.email] });
-  sheets.setTab(SHEET_ID, 'API_Keys', [HEADER, [KEY, 'Acme', '', '', true, '']]);
+  const sheets = await startSheets([HEADER, [KEY, 'Acme', '', '', true, '']]);
   const vllm = await startFakeVllm({ chunkDelayMs });
   const dir = mkdtempSync(join(tmpdir(), 'cg-term-'));
   const gw = spawnGateway({
-    GOOGLE_SHEET_ID: SHEET_ID, GOOGLE_CREDENTIALS_PATH: writeServiceAccount(dir, sa), SHEETS_API_URL: sheets.url,
+    GOOGLE_SHEET_ID: SHEET_ID, GOOGLE_CREDENTIALS_PATH: writeServiceAccount(dir, serviceAccount()), SHEETS_API_URL: sheets.url,
     UPSTREAM_URL: vllm.url, USAGE_FLUSH_INTERVAL: '3600', ...env,
   });
   const close = async (): Promise<void> => {

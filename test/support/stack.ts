@@ -18,6 +18,20 @@ export function serviceAccount(): ServiceAccount {
   return account;
 }
 
+/**
+ * A started fake Sheets API with the test spreadsheet: its keys tab holds `keysTab` (header
+ * included), shared with the test's service account unless `shared` is false.
+ */
+export async function startSheets(keysTab: Cell[][], opts: { timeZone?: string; shared?: boolean; fake?: ConstructorParameters<typeof FakeSheets>[0] } = {}): Promise<FakeSheets> {
+  const sa = serviceAccount();
+  const sheets = new FakeSheets(opts.fake);
+  await sheets.start();
+  sheets.addServiceAccount(sa.email, sa.publicKey);
+  sheets.createSpreadsheet(SHEET_ID, { timeZone: opts.timeZone ?? 'UTC', sharedWith: opts.shared === false ? [] : [sa.email] });
+  sheets.setTab(SHEET_ID, 'API_Keys', keysTab);
+  return sheets;
+}
+
 export interface StackOptions {
   rows?: Cell[][];
   timeZone?: string;
@@ -51,13 +65,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), 'cg-test-'));
   const sa = serviceAccount();
   const ownSheets = !opts.sheets;
-  const sheets = opts.sheets ?? new FakeSheets();
-  if (ownSheets) {
-    await sheets.start();
-    sheets.addServiceAccount(sa.email, sa.publicKey);
-    sheets.createSpreadsheet(SHEET_ID, { timeZone: opts.timeZone ?? 'UTC', sharedWith: opts.shared === false ? [] : [sa.email] });
-    sheets.setTab(SHEET_ID, 'API_Keys', [HEADER, ...(opts.rows ?? [])]);
-  }
+  const sheets = opts.sheets ?? (await startSheets([HEADER, ...(opts.rows ?? [])], { timeZone: opts.timeZone, shared: opts.shared }));
   const vllm = await startFakeVllm(opts.vllm);
   const credentialsPath = writeServiceAccount(dir, sa);
   const logs: string[] = [];
