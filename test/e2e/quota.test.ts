@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { keyId } from '../../server/keys/keyid.ts';
-import { FakeSheets, type Cell } from '../support/fake-sheets.ts';
+import type { Cell, FakeSheets } from '../support/fake-sheets.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
 import { bearer, eventually, SHEET_ID, serviceAccount, startSheets, startStack, type Stack, type StackOptions } from '../support/stack.ts';
 

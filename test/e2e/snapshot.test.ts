@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../server/keys/keyid.ts';
 import { KEY_SNAPSHOT_FILE } from '../../server/keys/snapshot.ts';
-import { FakeSheets, type Cell } from '../support/fake-sheets.ts';
+import type { Cell, FakeSheets } from '../support/fake-sheets.ts';
 import { bearer, eventually, SHEET_ID, serviceAccount, startSheets, startStack, type Stack, type StackOptions } from '../support/stack.ts';
 
 const KEY = 'sk-convergence-cccccccc-0000-4000-8000-0000000000c1';
