@@ -5,7 +5,7 @@
  * invariant. Exits 1 when an invariant fails.
  *
  *   npm run faults                 all four
- *   npm run faults -- 2 4          only some (by number)
+ *   npm run faults -- 2 4          only some (by number; 1n: scenario 1 with Redis unpersisted)
  */
 import { execSync } from 'node:child_process';
 import { cpus } from 'node:os';
@@ -17,6 +17,8 @@ import { sigtermScenario } from './faults/sigterm.ts';
 
 const SCENARIOS: Record<string, () => Promise<Result>> = {
   '1': () => redisKillScenario(),
+  // The same without persistence: what docs/usage.md warns of, measured (no completeness check).
+  '1n': () => redisKillScenario({ aof: false, seconds: 6 }),
   '2': () => sheetsFaultScenario(),
   '3': () => sigtermScenario(),
   '4': () => abuseScenario(),

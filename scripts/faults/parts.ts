@@ -3,10 +3,13 @@
  * own (`server/main.ts`, as `npm start` runs it), the stand-in vLLM, the fake Sheets API with a
  * real service account, a real redis-server. Every part started is stopped by `closeAll`.
  */
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startEntry } from '../bench/processes.ts';
 import { startFakeVllm, type FakeVllm, type FakeVllmOptions } from '../fake-vllm.ts';
+import { freePort, launchRedis, requireRedisServer } from '../redis-server.ts';
 import { FakeSheets, type Cell } from '../../test/support/fake-sheets.ts';
 import { makeServiceAccount, writeServiceAccount, type ServiceAccount } from '../../test/support/service-account.ts';
 import { keysLoaded, spawnGateway, type GatewayProcess } from '../../test/support/process.ts';
@@ -31,10 +34,46 @@ export class Parts {
     return v;
   }
 
-  async redis(): Promise<RedisServer> {
-    const r = await startRedis();
-    this.closers.push(() => r.stop());
-    return r;
+  /** The stand-in vLLM in a process of its own (scripts/faults/stand-in.ts); `tokens()` asks it for its tally. */
+  async vllmProcess(chunkDelayMs: number): Promise<{ url: string; tokens(): Promise<StandInTally> }> {
+    const child = await startEntry('scripts/faults/stand-in.ts', { CHUNK_DELAY_MS: String(chunkDelayMs) });
+    this.closers.push(() => child.stop());
+    return { url: child.url, tokens: async () => (await child.ask('tokens')) as StandInTally };
+  }
+
+  /**
+   * A redis-server on a free loopback port. `aof`: with an append-only file fsynced on every write
+   * (docs/usage.md asks for persistence), so a SIGKILL loses nothing it acknowledged.
+   */
+  async redis(opts: { aof?: boolean } = {}): Promise<RedisServer> {
+    if (!opts.aof) {
+      const r = await startRedis();
+      this.closers.push(() => r.stop());
+      return r;
+    }
+    requireRedisServer('the Redis scenario needs a real Redis');
+    const port = await freePort();
+    const args = ['--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always'];
+    let child: ChildProcess | null = await launchRedis(port, undefined, args);
+    const exit = async (signal: NodeJS.Signals): Promise<void> => {
+      const c = child;
+      child = null;
+      if (!c || c.exitCode !== null) return;
+      await new Promise<void>((resolve) => {
+        c.once('exit', () => resolve());
+        c.kill(signal);
+      });
+    };
+    this.closers.push(() => exit('SIGTERM'));
+    return {
+      port,
+      url: `redis://127.0.0.1:${port}`,
+      kill: () => exit('SIGKILL'),
+      restart: async () => {
+        child = await launchRedis(port, undefined, args);
+      },
+      stop: () => exit('SIGTERM'),
+    };
   }
 
   /** The fake Sheets API holding one key in API_Keys, shared with a fresh service account. */
@@ -70,6 +109,14 @@ export class Parts {
     for (const close of this.closers.reverse()) await close().catch(() => undefined);
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+export interface StandInTally {
+  prompt_tokens: number;
+  completion_tokens: number;
+  completedStreams: number;
+  abortedStreams: number;
+  opsCalls: number;
 }
 
 /** Peak RSS (VmHWM) of a process, polled so the last reading before it exits is kept. */
