@@ -1,8 +1,9 @@
 /**
  * Scenario 2, Sheets 429s and appends that land but answer after the timeout: the gateway writes
- * usage every second (USAGE_FLUSH_INTERVAL=1, USAGE_ROW_PERIOD=1) while appends first fail with
- * 429, then land but answer after the gateway's 15 s Sheets timeout, so the same rows are sent
- * again. A reader that counts each (flush_id, key_id) once must find exactly what was served.
+ * usage every second (USAGE_FLUSH_INTERVAL=1, USAGE_ROW_PERIOD=1) under load while appends fail
+ * with 429 (it backs off 15-45 s); SIGTERM then makes it flush at once: one more 429, then an
+ * append that lands but answers after the gateway's 15 s Sheets timeout, so the same rows are
+ * sent again. A reader that counts each (flush_id, key_id) once must find exactly what was served.
  */
 import { Parts, readUsage, SHEET_ID } from './parts.ts';
 import { startLoad } from './load.ts';
@@ -38,8 +39,10 @@ export async function sheetsFaultScenario(opts: SheetsFaultOptions = {}): Promis
     await sleep((opts.seconds ?? 4) * 1000);
     await load.stop();
     const refusedBefore = sheets.calls.filter((c) => c.kind === 'values.append').length;
-    // At shutdown the gateway flushes: the first try lands but fails for the gateway, the
-    // second sends the same rows (same flush_ids) again.
+    // At shutdown the gateway flushes up to three times: a 429, then a try that lands but fails
+    // for the gateway, then the same rows (same flush_ids) again.
+    // The shutdown's flush tries (three) meet one more 429, then the landed-but-failed append.
+    sheets.fail(429, 1, 'values.append');
     if (landed === 'late') sheets.lateSuccess(LATE_MS, 1);
     else sheets.lostAnswer(1);
     await sleep(100);
@@ -54,14 +57,14 @@ export async function sheetsFaultScenario(opts: SheetsFaultOptions = {}): Promis
 
     result.figure('requests sent', tally.sent);
     result.figure('answers by status', tally.statusLine());
-    result.figure('Sheets appends tried (429 / landed-but-failed / clean)', `${appends}: 1 refused 429 before shutdown (${refusedBefore} tried during load), 1 ${landed}, ${appends - 2} clean`);
+    result.figure('Sheets appends tried', `${appends}: ${refusedBefore} during the load (429), then at shutdown 1 refused (429), 1 ${landed === 'late' ? `landed, answered after ${LATE_MS / 1000} s` : 'landed, answer lost'}, ${appends - refusedBefore - 2} clean`);
     result.figure('usage rows raw / de-duplicated', `${usage.rawRows} / ${usage.dedupRows}`);
     result.figure('requests served / counted (de-duplicated)', `${tally.served} / ${usage.requests}`);
     result.figure('tokens answered to clients', tokens(tally.tokens));
     result.figure('tokens the stand-in generated', tokens(generated));
     result.figure('tokens metered (Usage tab, de-duplicated)', tokens(usage));
     result.figure('peak RSS', `${peak.toFixed(0)} MB`);
-    result.check('a 429 and a landed-but-failed append happened (duplicate rows in the tab)', appends >= 3 && usage.rawRows > usage.dedupRows, `${appends} appends, ${usage.rawRows} raw rows`);
+    result.check('two 429s and a landed-but-failed append happened (duplicate rows in the tab)', appends >= 4 && usage.rawRows > usage.dedupRows, `${appends} appends, ${usage.rawRows} raw rows`);
     result.check('requests counted once = requests served', usage.requests === tally.served, `${usage.requests} vs ${tally.served}`);
     result.check('tokens metered = tokens generated = tokens answered', same(usage, generated) && same(generated, tally.tokens), `${tokens(usage)} / ${tokens(generated)} / ${tokens(tally.tokens)}`);
     result.check('every request served (no 5xx)', tally.served === tally.sent && tally.gatewayFaults.length === 0, tally.statusLine());

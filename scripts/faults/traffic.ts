@@ -97,7 +97,7 @@ export class Tally {
   served = 0;
   readonly byStatus = new Map<string, number>();
   readonly tokens = { prompt_tokens: 0, completion_tokens: 0 };
-  /** 5xx answers that name no upstream fault, and connection failures: what must not happen. */
+  /** 5xx answers other than an upstream fault or gateway_busy, and connection failures: what must not happen. */
   readonly gatewayFaults: string[] = [];
 
   add(a: Answer): Answer {
@@ -110,7 +110,7 @@ export class Tally {
       this.tokens.prompt_tokens += u.prompt_tokens;
       this.tokens.completion_tokens += u.completion_tokens;
     }
-    if (a.status === 0 || (a.status >= 500 && !UPSTREAM_CODES.has(a.code))) this.gatewayFaults.push(`${label}${a.body ? `: ${a.body.slice(0, 160)}` : ''}`);
+    if (a.status === 0 || (a.status >= 500 && !CLEAR_5XX.has(a.code))) this.gatewayFaults.push(`${label}${a.body ? `: ${a.body.slice(0, 160)}` : ''}`);
     return a;
   }
 
@@ -119,7 +119,7 @@ export class Tally {
   }
 }
 
-/** 5xx codes that report the model server, not the gateway. */
-export const UPSTREAM_CODES = new Set(['upstream_unavailable', 'upstream_timeout']);
+/** 5xx codes that are clear answers: the model server's faults, and the body budget's back-off. */
+export const CLEAR_5XX = new Set(['upstream_unavailable', 'upstream_timeout', 'gateway_busy']);
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
