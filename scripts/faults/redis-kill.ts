@@ -4,7 +4,7 @@
  * way in and started again two thirds in. The gateways must keep serving (per-replica limits),
  * answer no 5xx of their own, never crash, and count usage at most once.
  */
-import { Parts, readUsageFile } from './parts.ts';
+import { hasStackTrace, Parts, readUsageFile } from './parts.ts';
 import { startLoad } from './load.ts';
 import { Result, tokens } from './report.ts';
 import { sleep } from './traffic.ts';
@@ -19,7 +19,7 @@ export interface RedisKillOptions {
 export async function redisKillScenario(opts: RedisKillOptions = {}): Promise<Result> {
   const seconds = opts.seconds ?? 9;
   const aof = opts.aof ?? true;
-  const result = new Result(`1. Redis killed (SIGKILL) under load and restarted, 2 gateways, Redis ${aof ? 'with AOF (appendfsync always)' : 'without persistence'}`);
+  const result = new Result(`1${aof ? '' : 'n'}. Redis killed (SIGKILL) under load and restarted, 2 gateways, Redis ${aof ? 'with AOF (appendfsync always)' : 'without persistence'}`);
   const parts = new Parts();
   try {
     const vllm = await parts.vllm({ chunkDelayMs: 20 });
@@ -62,6 +62,7 @@ export async function redisKillScenario(opts: RedisKillOptions = {}): Promise<Re
     result.figure('tokens metered (usage file, de-duplicated)', tokens(usage));
     result.figure('usage rows raw / de-duplicated', `${usage.rawRows} / ${usage.dedupRows}; requests counted ${usage.requests}, served ${tally.served}`);
     result.figure('peak RSS a / b', `${peaks[0]!.toFixed(0)} / ${peaks[1]!.toFixed(0)} MB`);
+    result.check('no stack trace in either gateway log', !hasStackTrace([...a.gw.stdout, ...a.gw.stderr, ...b.gw.stdout, ...b.gw.stderr]));
     result.check('served while Redis was down', phases.down > 0, `${phases.down}`);
     result.check('no 5xx of the gateway, no dropped connection', tally.gatewayFaults.length === 0, tally.gatewayFaults.slice(0, 3).join('; '));
     result.check('neither gateway crashed; both exited 0 on SIGTERM', exitedEarly === 0 && exits.every((e) => e === 0), `early exits ${exitedEarly}, codes ${exits.join(', ')}`);

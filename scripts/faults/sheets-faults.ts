@@ -5,7 +5,7 @@
  * append that lands but answers after the gateway's 15 s Sheets timeout, so the same rows are
  * sent again. A reader that counts each (flush_id, key_id) once must find exactly what was served.
  */
-import { Parts, readUsage, SHEET_ID } from './parts.ts';
+import { hasStackTrace, Parts, readUsage, SHEET_ID } from './parts.ts';
 import { startLoad } from './load.ts';
 import { Result, same, tokens } from './report.ts';
 import { sleep } from './traffic.ts';
@@ -68,6 +68,7 @@ export async function sheetsFaultScenario(opts: SheetsFaultOptions = {}): Promis
     result.check('requests counted once = requests served', usage.requests === tally.served, `${usage.requests} vs ${tally.served}`);
     result.check('tokens metered = tokens generated = tokens answered', same(usage, generated) && same(generated, tally.tokens), `${tokens(usage)} / ${tokens(generated)} / ${tokens(tally.tokens)}`);
     result.check('every request served (no 5xx)', tally.served === tally.sent && tally.gatewayFaults.length === 0, tally.statusLine());
+    result.check('no stack trace in the gateway log', !hasStackTrace([...gw.stdout, ...gw.stderr]));
     result.check('gateway exited 0 on SIGTERM', exit === 0, `exit ${exit}`);
   } catch (err) {
     result.check('scenario ran', false, (err as Error).message);

@@ -4,7 +4,7 @@
  * it wrote (de-duplicated) must match what the stand-in generated for those streams, cut ones
  * included: prompt tokens exactly, completion tokens short by at most what was in flight at the cut.
  */
-import { Parts, readUsageFile } from './parts.ts';
+import { hasStackTrace, Parts, readUsageFile } from './parts.ts';
 import { Result, tokens } from './report.ts';
 import { chatBody, send, sleep, Tally } from './traffic.ts';
 
@@ -67,6 +67,7 @@ export async function sigtermScenario(opts: SigtermOptions = {}): Promise<Result
     result.figure('usage rows raw / de-duplicated', `${usage.rawRows} / ${usage.dedupRows}; requests counted ${usage.requests}`);
     result.figure('peak RSS', `${peak.toFixed(0)} MB`);
     result.check(`all ${count} streams started before the signal`, startedAtSignal === count, `${startedAtSignal}`);
+    result.check('no stack trace in the gateway log', !hasStackTrace([...gw.stdout, ...gw.stderr]));
     result.check('gateway exited 0 within SHUTDOWN_GRACE + a few seconds', exit === 0 && exitSeconds < grace + 10, `code ${exit}, ${exitSeconds.toFixed(1)} s`);
     result.check('streams were cut by the grace limit', cut > 0, `${cut} cut`);
     // A token the upstream sent in the last moments before the cut may still sit unread in the
