@@ -9,9 +9,10 @@
  */
 import { execSync } from 'node:child_process';
 import { cpus } from 'node:os';
+import { installCleanup } from './bench/processes.ts';
 import { abuseScenario } from './faults/abuse.ts';
 import { redisKillScenario } from './faults/redis-kill.ts';
-import { formatResult, type Result } from './faults/report.ts';
+import { formatResult, Result } from './faults/report.ts';
 import { sheetsFaultScenario } from './faults/sheets-faults.ts';
 import { sigtermScenario } from './faults/sigterm.ts';
 
@@ -32,12 +33,28 @@ function commit(): string {
   }
 }
 
+/** No scenario may hang the run: past this it fails (its parts are killed when the run exits). */
+const SCENARIO_LIMIT_MS = 120_000;
+
+function bounded(id: string, run: () => Promise<Result>): Promise<Result> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<Result>((resolve) => {
+    timer = setTimeout(() => {
+      const r = new Result(`${id}. (did not finish)`);
+      r.check(`finished within ${SCENARIO_LIMIT_MS / 1000} s`, false);
+      resolve(r.done());
+    }, SCENARIO_LIMIT_MS);
+  });
+  return Promise.race([run(), late]).finally(() => clearTimeout(timer));
+}
+
+installCleanup(); // the stand-in child of scenario 3 is killed on exit or Ctrl-C
 const chosen = process.argv.slice(2).filter((a) => a in SCENARIOS);
 const started = Date.now();
 process.stdout.write(`fault-and-abuse suite: ${new Date().toISOString()}, commit ${commit()}, ${cpus().length} CPUs, node ${process.version}\n\n`);
 let failed = 0;
 for (const id of chosen.length ? chosen : Object.keys(SCENARIOS)) {
-  const result = await SCENARIOS[id]!();
+  const result = await bounded(id, SCENARIOS[id]!);
   process.stdout.write(`${formatResult(result)}\n\n`);
   if (!result.passed) failed += 1;
 }

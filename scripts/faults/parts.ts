@@ -22,6 +22,12 @@ const KEY_HEADER: Cell[] = ['api_key', 'client_name', 'created_at', 'expires_at'
 /** No rate limit gets in the way of the load: the scenarios attack faults, not limits. */
 const LIMIT = '1000000';
 
+/** Gateways still running: killed if the run exits before a scenario could stop them. */
+const running = new Set<GatewayProcess>();
+process.once('exit', () => {
+  for (const gw of running) gw.child.kill('SIGKILL');
+});
+
 export class Parts {
   readonly dir = mkdtempSync(join(tmpdir(), 'cg-faults-'));
   private readonly closers: Array<() => Promise<unknown>> = [];
@@ -99,6 +105,8 @@ export class Parts {
   /** Spawns `server/main.ts` and waits until it has loaded its keys. */
   async gateway(env: Record<string, string>): Promise<{ gw: GatewayProcess; url: string; rss: PeakRss }> {
     const gw = spawnGateway({ LOG_LEVEL: 'info', ...env });
+    running.add(gw);
+    void gw.exited.then(() => running.delete(gw));
     this.closers.push(() => gw.stop('SIGKILL'));
     const url = await gw.listening;
     await keysLoaded(url, 20_000);
