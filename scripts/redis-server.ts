@@ -25,9 +25,12 @@ export function requireRedisServer(why: string): void {
   }
 }
 
-/** Starts redis-server on `port` and resolves once it accepts connections. */
-export function launchRedis(port: number, spawnFn: SpawnRedis = plainSpawn): Promise<ChildProcess> {
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'];
+/**
+ * Starts redis-server on `port` and resolves once it accepts connections. `extraArgs` come last, so
+ * they override the defaults (the fault suite turns on the append-only file).
+ */
+export function launchRedis(port: number, spawnFn: SpawnRedis = plainSpawn, extraArgs: string[] = []): Promise<ChildProcess> {
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes', ...extraArgs];
   const child = spawnFn('redis-server', args);
   return new Promise((resolve, reject) => {
     let out = '';

@@ -25,9 +25,18 @@ export function sealBatch(entries: UsageEntry[], instance: string, nowMs: number
   return { flushId: newFlushId(), sealedAt: new Date(nowMs).toISOString(), instance, entries };
 }
 
+/**
+ * The rows of a batch. A batch may cover several periods (a flush at shutdown takes the open one
+ * too; a late tick or a Redis seal takes every closed one), so one key can have several rows in
+ * it; readers count each (`flush_id`, `key_id`) pair once, so those rows get a `flush_id` each:
+ * the batch's id and the period's start in seconds. Derived from the sealed batch, the same on
+ * every retry, so a resent row still matches the one that landed.
+ */
 export function batchRows(batch: UsageBatch): UsageRow[] {
   const iso = new Map<number, string>(); // a batch covers a period or a few: format each once
   const periodIso = (ms: number): string => iso.get(ms) ?? iso.set(ms, new Date(ms).toISOString()).get(ms)!;
+  const several = batch.entries.some((e) => e.periodStart !== batch.entries[0]!.periodStart);
+  const flushIdOf = (e: UsageEntry): string => (several ? `${batch.flushId}.${Math.floor(e.periodStart / 1000)}` : batch.flushId);
   return batch.entries
     .filter((e) => e.requests || e.rate_limited || e.prompt_tokens || e.completion_tokens)
     .map((e) => ({
@@ -39,7 +48,7 @@ export function batchRows(batch: UsageBatch): UsageRow[] {
       prompt_tokens: e.prompt_tokens,
       completion_tokens: e.completion_tokens,
       instance: batch.instance,
-      flush_id: batch.flushId,
+      flush_id: flushIdOf(e),
       period_start: periodIso(e.periodStart),
     }));
 }

@@ -42,7 +42,10 @@ export interface Fault {
   times: number;
   /** Only requests of this kind fail (e.g. 'values.append'); all when unset. */
   kind?: string;
-  /** A late success, not a failure: the request is carried out, its answer held this long. */
+  /**
+   * A late success, not a failure: the request is carried out, its answer held this long; a
+   * negative value never answers and cuts the connection instead (the answer is lost).
+   */
   lateMs?: number;
 }
 
@@ -73,6 +76,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const delay = held.get(res);
   if (delay !== undefined) {
     held.delete(res);
+    if (delay < 0) return void res.destroy();
     setTimeout(() => {
       if (!res.destroyed && !res.writableEnded) sendJson(res, status, body);
     }, delay).unref();
@@ -213,6 +217,14 @@ export class FakeSheets {
    */
   lateSuccess(lateMs: number, times = 1, kind = 'values.append'): void {
     this.faults.push({ status: 200, times, kind, lateMs });
+  }
+
+  /**
+   * The next `times` requests of `kind` are carried out (an append lands) but the connection is
+   * cut instead of answering: the client sees a network failure for a write that succeeded.
+   */
+  lostAnswer(times = 1, kind = 'values.append'): void {
+    this.faults.push({ status: 200, times, kind, lateMs: -1 });
   }
 
   /** Counts a write against the per-minute quota; false (and nothing counted) when it is spent. */

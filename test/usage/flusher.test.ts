@@ -83,6 +83,22 @@ describe('usage flushes', () => {
     expect(flusher.status().last_error).toBeNull();
   });
 
+  it('gives each period of a batch its own flush_id, so a reader that counts (flush_id, key_id) once misses none', async () => {
+    // Found by the fault suite (npm run faults, scenario 2): a flush at shutdown sealed the closed
+    // hour and the open one in one batch, and the reader dropped the second row of each key.
+    const { clock, ledger, sink, flusher } = setup();
+    ledger.add(A, { requests: 2, completion_tokens: 7 });
+    clock.now += HOUR;
+    ledger.add(A, { requests: 3, completion_tokens: 11 });
+    sink.failures.push('late');
+    expect(await flusher.flush()).toBe(false); // both hours in one batch; it lands unheard
+    expect(await flusher.flush()).toBe(true); // resent: the very same rows
+    expect(sink.rows).toHaveLength(4);
+    expect(sink.rows.slice(2)).toEqual(sink.rows.slice(0, 2));
+    expect(new Set(sink.rows.map((r) => r.flush_id)).size).toBe(2);
+    expect(totalsByKey(sink.rows).get(A.keyId)).toEqual({ requests: 5, rate_limited: 0, prompt_tokens: 0, completion_tokens: 18 });
+  });
+
   it('backs off on 429 with jitter and merges pending hours into one append', async () => {
     const { clock, ledger, sink, flusher, lines } = setup();
     const quota = () => new UsageWriteError('sheets_quota_exceeded', 'Sheets API 429 RESOURCE_EXHAUSTED: Quota exceeded');
