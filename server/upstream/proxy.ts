@@ -29,6 +29,8 @@ export interface ForwardOptions {
   model?: string | null;
   /** Path and query to send (the canonical form); default: the request's own URL. */
   path?: string;
+  /** X-Client-Name for the client's answer (already made safe for a header). */
+  clientName?: string;
 }
 
 export interface ForwardResult {
@@ -206,7 +208,11 @@ export class UpstreamProxy {
           status = statusCode;
           hooks?.answered(statusCode);
           tap = options.tap?.(statusCode, headers) ?? null;
-          res.writeHead(statusCode, clientResponseHeaders(headers, tap?.rewrites ?? false));
+          // One object to writeHead, X-Client-Name in it: with no header set before, Node takes its
+          // fast path (no setHeader and validation per header).
+          const out = clientResponseHeaders(headers, tap?.rewrites ?? false);
+          if (options.clientName !== undefined) out['x-client-name'] = options.clientName;
+          res.writeHead(statusCode, out);
           // A stream's headers go out at once; other answers send them with the body (one write).
           if (String(headers['content-type'] ?? '').startsWith('text/event-stream')) res.flushHeaders();
         },
