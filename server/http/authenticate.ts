@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import type { Logger } from 'pino';
 import { verifyKey } from '../keys/verify.ts';
+import { encodeClientName } from './client-name.ts';
 import { presentedKey } from './credentials.ts';
 import { GatewayError } from '../errors.ts';
 import type { AuthState, RequestState } from './state.ts';
@@ -30,9 +31,9 @@ export function authenticate(auth: AuthState, log: Logger, now: () => number) {
     }
     state.key = verdict.record;
     if (debug) log.debug({ key_id: verdict.record.keyId, decision: 'allowed' }, 'auth: allowed');
-    // X-Client-Name is added where the answer's headers are written (the proxy's one writeHead, or
-    // the boundary for answers Koa sends): a header set here first would push the proxy's
-    // writeHead onto Node's slow path, a setHeader per upstream header (docs/performance.md).
+    // Not ctx.set: a header set on the response before the proxy's writeHead would push it onto
+    // Node's slow path, a setHeader per upstream header (see RequestState.answerHeaders).
+    state.answerHeaders = { 'X-Client-Name': encodeClientName(verdict.record.clientName) };
     return next();
   };
 }

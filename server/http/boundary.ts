@@ -1,7 +1,6 @@
 import type { Context, Next } from 'koa';
 import type { Logger } from 'pino';
 import type { GatewayMetrics } from '../metrics/metrics.ts';
-import { encodeClientName } from './client-name.ts';
 import type { InFlight } from './inflight.ts';
 import { GatewayError } from '../errors.ts';
 import type { RequestState } from './state.ts';
@@ -34,9 +33,9 @@ export function boundary(log: Logger, metrics: GatewayMetrics | null, inflight: 
           state.outcome = error.code;
         }
       }
-      // An answer Koa sends (an error, a 429, the gateway's own): the client's name goes with it. The
-      // proxy wrote its own headers, X-Client-Name among them.
-      if (state.key && !ctx.res.headersSent) ctx.set('X-Client-Name', encodeClientName(state.key.clientName));
+      // An answer Koa sends (an error, a 429, the gateway's own) carries the gateway's headers too;
+      // the proxy wrote them with the upstream's.
+      if (state.answerHeaders && !ctx.res.headersSent) ctx.set(state.answerHeaders);
       const status = state.sentStatus ?? ctx.status;
       const ms = performance.now() - started;
       metrics?.observe(status, state.key?.clientName ?? '', state.outcome, ms / 1000);

@@ -3,7 +3,6 @@ import { GatewayError } from '../errors.ts';
 import type { RequestPlan } from '../request/plan.ts';
 import type { BodyTap, UpstreamProxy } from '../upstream/proxy.ts';
 import type { UsageLedger } from '../usage/ledger.ts';
-import { encodeClientName } from './client-name.ts';
 import { ModelListFilter } from '../usage/models.ts';
 import { JsonUsageTap, SseUsageTap, type UsageTap } from '../usage/taps.ts';
 import type { RequestState } from './state.ts';
@@ -63,7 +62,7 @@ export function proxy(deps: ProxyDeps) {
     ctx.respond = false;
     state.spent = { prompt_tokens: 0, completion_tokens: 0 }; // no answer (the upstream failed): nothing spent
     const result = await deps.upstream.forward(ctx.req, ctx.res, { body: plan.body, tap: chooseTap, path: plan.target, model: state.model ?? null,
-      clientName: key ? encodeClientName(key.clientName) : undefined,
+      headers: state.answerHeaders,
     });
     state.sentStatus = result.status;
     state.outcome = result.outcome;
