@@ -10,7 +10,7 @@
  *                    [--duration 10] [--streams 300,1000] [--chunks 100] [--keys 100000] [--out bench-results.json]
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, symlinkSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -22,7 +22,7 @@ import type { PhaseModule, PhaseOutcome } from './bench/phase.ts';
 import { ForeignCpu, freePort, installCleanup, unexpectedExits, makeTempDir, memoryMb, pinSelf, ROOT, setPinning, spawnTracked, startEntry, startRedis, stopChild, type ServerChild } from './bench/processes.ts';
 import { checkLines, mainChecks, mainTables, ratios, summarise, check, type Check } from './bench/report.ts';
 import { median, parseList } from './bench/stats.ts';
-import { compileEntries } from './bench/compiled.ts';
+import { baselineEntry, compileEntries } from './bench/compiled.ts';
 import { profilePhase } from './bench/profile.ts';
 import { streamsPhase } from './bench/stream-phase.ts';
 import { upstreamsPhase } from './bench/upstreams.ts';
@@ -117,15 +117,6 @@ function sourceState(): string {
   return changed ? `${commit} + ${changed} uncommitted change(s) under server/` : commit;
 }
 
-/** The bench entry of another checkout, given this repository's node_modules so its imports resolve. */
-function baselineEntry(dir: string): string {
-  const entry = join(dir, ENTRY.gateway);
-  if (!existsSync(entry)) throw new Error(`--baseline: ${entry} not found (extract server/ and scripts/ of a commit there)`);
-  if (!existsSync(join(dir, 'node_modules'))) symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
-  if (!existsSync(join(dir, 'package.json'))) writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n');
-  return entry;
-}
-
 /** Watches the machine with nothing of the bench's running: others' load makes every figure noisy. */
 async function quietCheck(): Promise<number> {
   const watch = new ForeignCpu().start();
@@ -149,7 +140,7 @@ async function main(): Promise<void> {
   const dir = makeTempDir();
   if (!s.tsx) {
     say(`gateway and yardstick: ${compileEntries(ROOT, [ENTRY.gateway, ENTRY.nodeProxy], join(dir, 'build'))}`);
-    if (s.baseline) say(`baseline: ${compileEntries(s.baseline, [baselineEntry(s.baseline)], join(dir, 'build-baseline'))}`);
+    if (s.baseline) say(`baseline: ${compileEntries(s.baseline, [baselineEntry(s.baseline, ENTRY.gateway)], join(dir, 'build-baseline'))}`);
   }
   const keys = writeKeyFile(dir, KEYS_DEFAULT);
   const roundsWanted = s.phases.has('saturation') || s.phases.has('latency');
@@ -161,7 +152,7 @@ async function main(): Promise<void> {
     startEntry(ENTRY.gateway, gatewayEnv(keys.path, standIn.url, '', 'info')),
     roundsWanted ? startEntry(ENTRY.gateway, gatewayEnv(keys.path, standIn.url, '', 'warn')) : null,
     redis ? startEntry(ENTRY.gateway, gatewayEnv(keys.path, standIn.url, redis.url, 'info')) : null,
-    s.baseline && roundsWanted ? startEntry(baselineEntry(s.baseline), gatewayEnv(keys.path, standIn.url, '', 'info')) : null,
+    s.baseline && roundsWanted ? startEntry(baselineEntry(s.baseline, ENTRY.gateway), gatewayEnv(keys.path, standIn.url, '', 'info')) : null,
   ]);
   const idleMb = memoryMb(gateway.pid)?.rss ?? NaN;
   const upstreamPid = standIn.pid;

@@ -50,3 +50,12 @@ export function compileEntries(srcRoot: string, entries: string[], outDir: strin
   }
   return `compiled with tsc (tsconfig.build.json), run with plain node: ${done.join(', ') || 'none'}${tsc.status === 0 ? '' : ' (tsc reported type errors)'}`;
 }
+
+/** The bench entry of another checkout, given this repository's node_modules so its imports resolve. */
+export function baselineEntry(dir: string, gatewayEntry: string): string {
+  const entry = join(dir, gatewayEntry);
+  if (!existsSync(entry)) throw new Error(`--baseline: ${entry} not found (extract server/ and scripts/ of a commit there)`);
+  if (!existsSync(join(dir, 'node_modules'))) symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
+  if (!existsSync(join(dir, 'package.json'))) writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n');
+  return entry;
+}
