@@ -10,7 +10,7 @@
  *                    [--duration 10] [--streams 300,1000] [--chunks 100] [--keys 100000] [--out bench-results.json]
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, symlinkSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -22,6 +22,7 @@ import type { PhaseModule, PhaseOutcome } from './bench/phase.ts';
 import { ForeignCpu, freePort, installCleanup, unexpectedExits, makeTempDir, memoryMb, pinSelf, ROOT, setPinning, spawnTracked, startEntry, startRedis, stopChild, type ServerChild } from './bench/processes.ts';
 import { checkLines, mainChecks, mainTables, ratios, summarise, check, type Check } from './bench/report.ts';
 import { median, parseList } from './bench/stats.ts';
+import { baselineEntry, compileEntries } from './bench/compiled.ts';
 import { profilePhase } from './bench/profile.ts';
 import { streamsPhase } from './bench/stream-phase.ts';
 import { upstreamsPhase } from './bench/upstreams.ts';
@@ -61,6 +62,7 @@ function settings(): Settings {
       chunks: { type: 'string' },
       out: { type: 'string', default: 'bench-results.json' },
       baseline: { type: 'string' },
+      tsx: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -71,7 +73,7 @@ function settings(): Settings {
       '  coldstart   process start to first served request',
       `  keys        the gateway with --keys N rows (default ${LARGE_KEYS_DEFAULT})`,
       ...PHASES.map((p) => `  ${p.name.padEnd(11)} ${p.describe}`),
-    ].join('\n')}\n  --baseline DIR  also measure the gateway of another checkout (git archive <commit> server scripts | tar -x -C DIR) as target "baseline"\n  --rounds N --duration S --quick --streams 300,1000 --chunks 100 --rate 1000 --connections 50 --out FILE\n`);
+    ].join('\n')}\n  --baseline DIR  also measure the gateway of another checkout (git archive <commit> server scripts | tar -x -C DIR) as target "baseline"\n  --rounds N --duration S --quick --streams 300,1000 --chunks 100 --rate 1000 --connections 50 --out FILE\n  --tsx  run the gateway and the yardstick under tsx, as before (default: compiled with tsc, as the image runs them)\n`);
     process.exit(0);
   }
   const quick = values.quick!;
@@ -99,6 +101,7 @@ function settings(): Settings {
     keys: phases.has('keys') ? Math.round(positive('keys', Number(values.keys ?? LARGE_KEYS_DEFAULT))) : null,
     out: resolve(values.out!),
     baseline: values.baseline === undefined ? null : resolve(values.baseline),
+    tsx: values.tsx!,
   };
 }
 
@@ -112,15 +115,6 @@ function sourceState(): string {
   if (!commit) return 'not a git checkout';
   const changed = git('status', '--porcelain', '--', 'server').split('\n').filter(Boolean).length;
   return changed ? `${commit} + ${changed} uncommitted change(s) under server/` : commit;
-}
-
-/** The bench entry of another checkout, given this repository's node_modules so its imports resolve. */
-function baselineEntry(dir: string): string {
-  const entry = join(dir, ENTRY.gateway);
-  if (!existsSync(entry)) throw new Error(`--baseline: ${entry} not found (extract server/ and scripts/ of a commit there)`);
-  if (!existsSync(join(dir, 'node_modules'))) symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
-  if (!existsSync(join(dir, 'package.json'))) writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n');
-  return entry;
 }
 
 /** Watches the machine with nothing of the bench's running: others' load makes every figure noisy. */
@@ -144,6 +138,10 @@ async function main(): Promise<void> {
   say(`before the bench, other processes used ${pct(quietBefore)} of the machine's CPU${quietBefore > NOISY_SHARE ? ': WARNING the machine is not quiet, figures will be noisy' : ''}`);
 
   const dir = makeTempDir();
+  if (!s.tsx) {
+    say(`gateway and yardstick: ${compileEntries(ROOT, [ENTRY.gateway, ENTRY.nodeProxy], join(dir, 'build'))}`);
+    if (s.baseline) say(`baseline: ${compileEntries(s.baseline, [baselineEntry(s.baseline, ENTRY.gateway)], join(dir, 'build-baseline'))}`);
+  }
   const keys = writeKeyFile(dir, KEYS_DEFAULT);
   const roundsWanted = s.phases.has('saturation') || s.phases.has('latency');
   const redis = roundsWanted ? await startRedis() : null;
@@ -154,7 +152,7 @@ async function main(): Promise<void> {
     startEntry(ENTRY.gateway, gatewayEnv(keys.path, standIn.url, '', 'info')),
     roundsWanted ? startEntry(ENTRY.gateway, gatewayEnv(keys.path, standIn.url, '', 'warn')) : null,
     redis ? startEntry(ENTRY.gateway, gatewayEnv(keys.path, standIn.url, redis.url, 'info')) : null,
-    s.baseline && roundsWanted ? startEntry(baselineEntry(s.baseline), gatewayEnv(keys.path, standIn.url, '', 'info')) : null,
+    s.baseline && roundsWanted ? startEntry(baselineEntry(s.baseline, ENTRY.gateway), gatewayEnv(keys.path, standIn.url, '', 'info')) : null,
   ]);
   const idleMb = memoryMb(gateway.pid)?.rss ?? NaN;
   const upstreamPid = standIn.pid;

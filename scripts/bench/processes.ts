@@ -4,6 +4,7 @@
  */
 import { freePort, launchRedis, requireRedisServer } from '../redis-server.ts';
 export { freePort };
+import { compiledEntry } from './compiled.ts';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -83,9 +84,13 @@ export function warningLines(chunk: Buffer): string[] {
   return chunk.toString('utf8').split('\n').filter((l) => WARN_MARKS.some((m) => l.includes(m)));
 }
 
-/** Starts a TypeScript entry under tsx and waits for the JSON line with its `url` on stdout. */
+/**
+ * Starts an entry and waits for the JSON line with its `url` on stdout: its tsc output when
+ * compiled (compiled.ts), else the TypeScript under tsx.
+ */
 export function startEntry(file: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<ServerChild> {
-  const child = spawnTracked(process.execPath, [...nodeArgs, '--import', 'tsx', file], env);
+  const js = compiledEntry(file);
+  const child = spawnTracked(process.execPath, js ? [...nodeArgs, js] : [...nodeArgs, '--import', 'tsx', file], env);
   let err = '';
   let pending = '';
   const waiting = new Map<string, Array<(value: unknown) => void>>();

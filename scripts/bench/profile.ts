@@ -34,7 +34,7 @@ export function areaOf(url: string, functionName: string): string {
   const modules = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (modules) return modules[1]!;
   const own = /\/((?:server|scripts)\/.+)$/.exec(url);
-  if (own) return own[1]!;
+  if (own) return own[1]!.replace(/\.js$/, '.ts'); // compiled: named after its source
   if (url.startsWith('node:')) return url.replace(/^node:internal\/(.+?)(\/[^/]+)?$/, 'node:internal/$1');
   return url;
 }

@@ -99,6 +99,8 @@ export interface Settings {
   out: string;
   /** A checkout whose gateway is measured too, as target "baseline" (an A/B in one run). */
   baseline: string | null;
+  /** Run the gateway and the yardstick under tsx rather than compiled (compiled.ts). */
+  tsx: boolean;
 }
 
 export interface TargetRound {

@@ -31,7 +31,9 @@ export function authenticate(auth: AuthState, log: Logger, now: () => number) {
     }
     state.key = verdict.record;
     if (debug) log.debug({ key_id: verdict.record.keyId, decision: 'allowed' }, 'auth: allowed');
-    ctx.set('X-Client-Name', encodeClientName(verdict.record.clientName));
+    // Not ctx.set: a header set on the response before the proxy's writeHead would push it onto
+    // Node's slow path, a setHeader per upstream header (see RequestState.answerHeaders).
+    state.answerHeaders = { 'X-Client-Name': encodeClientName(verdict.record.clientName) };
     return next();
   };
 }

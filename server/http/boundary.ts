@@ -33,6 +33,9 @@ export function boundary(log: Logger, metrics: GatewayMetrics | null, inflight: 
           state.outcome = error.code;
         }
       }
+      // An answer Koa sends (an error, a 429, the gateway's own) carries the gateway's headers too;
+      // the proxy wrote them with the upstream's.
+      if (state.answerHeaders && !ctx.res.headersSent) ctx.set(state.answerHeaders);
       const status = state.sentStatus ?? ctx.status;
       const ms = performance.now() - started;
       metrics?.observe(status, state.key?.clientName ?? '', state.outcome, ms / 1000);

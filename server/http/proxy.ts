@@ -61,7 +61,9 @@ export function proxy(deps: ProxyDeps) {
 
     ctx.respond = false;
     state.spent = { prompt_tokens: 0, completion_tokens: 0 }; // no answer (the upstream failed): nothing spent
-    const result = await deps.upstream.forward(ctx.req, ctx.res, { body: plan.body, tap: chooseTap, path: plan.target, model: state.model ?? null });
+    const result = await deps.upstream.forward(ctx.req, ctx.res, { body: plan.body, tap: chooseTap, path: plan.target, model: state.model ?? null,
+      headers: state.answerHeaders,
+    });
     state.sentStatus = result.status;
     state.outcome = result.outcome;
     // Complete or cut short: what was seen of the answer is what it spent.

@@ -2,7 +2,7 @@ import type { Context, Next } from 'koa';
 import { GatewayError } from '../errors.ts';
 import { hasQuota, type Admission, type Quotas } from '../quota/quotas.ts';
 import type { UsageLedger } from '../usage/ledger.ts';
-import type { RequestState } from './state.ts';
+import { addAnswerHeaders, type RequestState } from './state.ts';
 
 function quotaHeaders(a: Admission): Record<string, string> {
   const headers: Record<string, string> = {};
@@ -30,7 +30,7 @@ export function quota(quotas: Quotas, timeZone: () => string, usage: UsageLedger
       // X-Should-Retry: the OpenAI SDKs otherwise retry a 429 at once; this one frees only when the period ends.
       throw new GatewayError('quota_exceeded', undefined, { ...headers, 'Retry-After': String(admission.resetSeconds), 'X-Should-Retry': 'false' });
     }
-    ctx.set(headers);
+    addAnswerHeaders(state, headers);
     try {
       await next();
     } finally {

@@ -2,7 +2,7 @@ import type { Context, Next } from 'koa';
 import type { RateLimitDecision, RateLimiter, TokenLimiter } from '../ratelimit/types.ts';
 import type { UsageLedger } from '../usage/ledger.ts';
 import { GatewayError } from '../errors.ts';
-import type { RequestState } from './state.ts';
+import { addAnswerHeaders, type RequestState } from './state.ts';
 
 function seconds(ms: number): number {
   return Math.ceil(Math.max(0, ms) / 1000);
@@ -38,8 +38,7 @@ export function rateLimit(deps: RateLimitDeps) {
     if (key.tpmLimit !== null) {
       const want = Math.min(state.tokenBudget ?? deps.tokenReserveDefault, key.tpmLimit);
       const decision = await tokens.reserve(key.keyId, key.tpmLimit, windowMs, want);
-      ctx.set('X-RateLimit-Limit-Tokens', String(decision.limit));
-      ctx.set('X-RateLimit-Remaining-Tokens', String(decision.remaining));
+      addAnswerHeaders(state, { 'X-RateLimit-Limit-Tokens': String(decision.limit), 'X-RateLimit-Remaining-Tokens': String(decision.remaining) });
       if (!decision.allowed) {
         usage?.add(key, { rate_limited: 1 });
         throw new GatewayError('token_limit_exceeded', undefined, retryAfter(decision));
@@ -50,9 +49,11 @@ export function rateLimit(deps: RateLimitDeps) {
     try {
       if (key.rateLimit > 0) {
         const decision = await limiter.check(key.keyId, key.rateLimit, windowMs);
-        ctx.set('X-RateLimit-Limit', String(decision.limit));
-        ctx.set('X-RateLimit-Remaining', String(decision.remaining));
-        ctx.set('X-RateLimit-Reset', String(seconds(decision.resetMs)));
+        addAnswerHeaders(state, {
+          'X-RateLimit-Limit': String(decision.limit),
+          'X-RateLimit-Remaining': String(decision.remaining),
+          'X-RateLimit-Reset': String(seconds(decision.resetMs)),
+        });
         if (!decision.allowed) {
           usage?.add(key, { rate_limited: 1 });
           throw new GatewayError('rate_limit_exceeded', undefined, retryAfter(decision));

@@ -28,6 +28,19 @@ export interface RequestState {
   plan?: RequestPlan;
   /** The model vLLM will read (null: none named), for routing to an upstream. */
   model?: string | null;
+  /**
+   * Headers the gateway adds to the client's answer (X-Client-Name, X-RateLimit-*, X-Quota-*).
+   * Kept here rather than set on the response: the proxy writes them with the upstream's in one
+   * writeHead object, which Node sends on its fast path only when no header was set before; the
+   * boundary sets them on the answers Koa sends (docs/performance.md).
+   */
+  answerHeaders?: Record<string, string>;
   /** Tokens the answer spent (set by the proxy once the answer ended, cut short or not). */
   spent?: { prompt_tokens: number; completion_tokens: number };
+}
+
+/** Adds headers to the client's answer, whoever ends up writing it (see `answerHeaders`). */
+export function addAnswerHeaders(state: RequestState, headers: Record<string, string>): void {
+  if (state.answerHeaders) Object.assign(state.answerHeaders, headers);
+  else state.answerHeaders = { ...headers };
 }

@@ -51,6 +51,41 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
   });
 }
 
+/**
+ * Reads the rest of `req` into `body`; resolves with the bytes it sent (more than fit are
+ * counted, not copied). With listeners, not `for await`: the async iterator costs a generator,
+ * a promise per chunk and stream-finished listeners on every request (docs/performance.md).
+ */
+function readInto(req: IncomingMessage, body: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    if (req.readableEnded) return resolve(0);
+    if (req.destroyed) return reject(new ClientGone());
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      chunk.copy(body, size);
+      size += chunk.length;
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve(size);
+    };
+    const onGone = (): void => {
+      cleanup();
+      reject(new ClientGone());
+    };
+    const cleanup = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onGone);
+      req.off('close', onGone);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onGone);
+    req.on('close', onGone);
+  });
+}
+
 /** Room for one body taken from a BufferBudget (see budget.ts), kept apart so body.ts stays I/O only. */
 export interface ByteBudget {
   take(bytes: number): Promise<() => void>;
@@ -78,12 +113,7 @@ export async function readBodyWithin(req: IncomingMessage, limit: number, budget
     if (declared !== null) {
       releases.push(await budget.take(declared));
       const body = Buffer.allocUnsafe(declared);
-      let size = 0;
-      for await (const chunk of req as AsyncIterable<Buffer>) {
-        chunk.copy(body, size);
-        size += chunk.length;
-      }
-      if (size !== declared) throw new ClientGone();
+      if ((await readInto(req, body)) !== declared) throw new ClientGone();
       return { body, release };
     }
     const chunks: Buffer[] = [];

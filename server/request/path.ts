@@ -28,31 +28,14 @@ export function canonicalPath(target: string): CanonicalPath {
   const query = q < 0 ? '' : target.slice(q);
   if (!raw.startsWith('/')) return refuse('The request path must start with "/".');
 
-  let path = '';
-  const bytes: number[] = [];
-  for (let i = 0; i < raw.length; i += 1) {
-    const c = raw.charCodeAt(i);
-    if (c === 0x25 /* % */) {
-      const hex = raw.slice(i + 1, i + 3);
-      if (!HEX.test(hex)) return refuse('The request path has a malformed percent-escape.');
-      const byte = parseInt(hex, 16);
-      if (byte === 0x2f || byte === 0x5c || byte === 0) return refuse('The request path encodes "/", "\\" or NUL.');
-      path += isUnreserved(byte) ? String.fromCharCode(byte) : `%${hex.toUpperCase()}`;
-      bytes.push(byte);
-      i += 2;
-      continue;
-    }
-    // Printable ASCII only, and no backslash: some servers read it as "/".
-    if (c <= 0x20 || c >= 0x7f || c === 0x5c) return refuse('The request path has a character that must be percent-encoded.');
-    path += raw[i];
-    bytes.push(c);
-  }
-
-  let route: string;
-  try {
-    route = UTF8.decode(Uint8Array.from(bytes));
-  } catch {
-    return refuse('The request path does not decode to UTF-8.');
+  const plain = plainPath(raw);
+  let path = plain ? raw : '';
+  let route = raw;
+  if (!plain) {
+    const decoded = decode(raw);
+    if (!decoded.ok) return decoded;
+    path = decoded.path;
+    route = decoded.route;
   }
   // One trailing slash is dropped: vLLM would answer it with a redirect built from Host.
   if (path.length > 1 && path.endsWith('/')) {
@@ -66,4 +49,45 @@ export function canonicalPath(target: string): CanonicalPath {
     }
   }
   return { ok: true, path, route, query };
+}
+
+/**
+ * Printable ASCII without `%` or a backslash: nothing to decode, the path is its own route (the
+ * usual case, read without building either string byte by byte).
+ */
+function plainPath(raw: string): boolean {
+  for (let i = 0; i < raw.length; i += 1) {
+    const c = raw.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f || c === 0x5c || c === 0x25) return false;
+  }
+  return true;
+}
+
+/** Decodes percent-escapes: the spelling to forward and the route, or why it is refused. */
+function decode(raw: string): { ok: true; path: string; route: string } | { ok: false; reason: string } {
+  let path = '';
+  const bytes: number[] = [];
+  for (let i = 0; i < raw.length; i += 1) {
+    const c = raw.charCodeAt(i);
+    if (c === 0x25 /* % */) {
+      const hex = raw.slice(i + 1, i + 3);
+      if (!HEX.test(hex)) return { ok: false, reason: 'The request path has a malformed percent-escape.' };
+      const byte = parseInt(hex, 16);
+      if (byte === 0x2f || byte === 0x5c || byte === 0) return { ok: false, reason: 'The request path encodes "/", "\\" or NUL.' };
+      path += isUnreserved(byte) ? String.fromCharCode(byte) : `%${hex.toUpperCase()}`;
+      bytes.push(byte);
+      i += 2;
+      continue;
+    }
+    // Printable ASCII only, and no backslash: some servers read it as "/".
+    if (c <= 0x20 || c >= 0x7f || c === 0x5c) return { ok: false, reason: 'The request path has a character that must be percent-encoded.' };
+    path += raw[i];
+    bytes.push(c);
+  }
+
+  try {
+    return { ok: true, path, route: UTF8.decode(Uint8Array.from(bytes)) };
+  } catch {
+    return { ok: false, reason: 'The request path does not decode to UTF-8.' };
+  }
 }

@@ -8,10 +8,21 @@ const HOP_BY_HOP = new Set([
 /** Client credentials: never forwarded to the model server. */
 const CLIENT_CREDENTIALS = new Set(['authorization', 'x-api-key']);
 
-function connectionTokens(value: string | string[] | undefined): Set<string> | null {
+/** Connection values seen lately and their tokens: nearly every message says `keep-alive`. */
+const TOKENS = new Map<string, ReadonlySet<string>>();
+const TOKENS_KEPT = 32;
+
+function connectionTokens(value: string | string[] | undefined): ReadonlySet<string> | null {
   if (!value) return null;
   const text = Array.isArray(value) ? value.join(',') : value;
-  return new Set(text.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean));
+  let tokens = TOKENS.get(text);
+  if (tokens === undefined) {
+    // Split, trimmed and lower-cased once per distinct value, not once per message.
+    tokens = new Set(text.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean));
+    if (TOKENS.size >= TOKENS_KEPT) TOKENS.clear();
+    TOKENS.set(text, tokens);
+  }
+  return tokens;
 }
 
 export interface RequestHeaderOptions {

@@ -29,6 +29,8 @@ export interface ForwardOptions {
   model?: string | null;
   /** Path and query to send (the canonical form); default: the request's own URL. */
   path?: string;
+  /** The gateway's own headers for the client's answer; they replace an upstream header of the same name. */
+  headers?: Record<string, string>;
 }
 
 export interface ForwardResult {
@@ -206,7 +208,11 @@ export class UpstreamProxy {
           status = statusCode;
           hooks?.answered(statusCode);
           tap = options.tap?.(statusCode, headers) ?? null;
-          res.writeHead(statusCode, clientResponseHeaders(headers, tap?.rewrites ?? false));
+          // One object to writeHead, X-Client-Name in it: with no header set before, Node takes its
+          // fast path (no setHeader and validation per header).
+          const out = clientResponseHeaders(headers, tap?.rewrites ?? false);
+          if (options.headers) addHeaders(out, options.headers);
+          res.writeHead(statusCode, out);
           // A stream's headers go out at once; other answers send them with the body (one write).
           if (String(headers['content-type'] ?? '').startsWith('text/event-stream')) res.flushHeaders();
         },
@@ -257,6 +263,15 @@ export class UpstreamProxy {
 
   async close(): Promise<void> {
     await (this.single ? this.single.pool.close() : this.router!.close());
+  }
+}
+
+/** The gateway's headers over the upstream's (whose names undici gives in lower case). */
+function addHeaders(out: Record<string, unknown>, own: Record<string, string>): void {
+  for (const name in own) {
+    const lower = name.toLowerCase();
+    if (lower !== name && out[lower] !== undefined) delete out[lower]; // rare: a delete makes the object slow
+    out[name] = own[name];
   }
 }
 

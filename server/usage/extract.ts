@@ -26,6 +26,12 @@ export function toTokenUsage(usage: unknown): TokenUsage | null {
   return { prompt_tokens: prompt, completion_tokens: completion };
 }
 
+/** A key's bytes as UTF-8 text; plain ASCII (every key vLLM sends) without a Buffer. */
+function keyText(bytes: number[]): string {
+  for (const b of bytes) if (b >= 0x80) return Buffer.from(bytes).toString('utf8');
+  return String.fromCharCode(...bytes);
+}
+
 /** Captured top-level values bigger than this are not kept (usage objects are tiny). */
 const MAX_CAPTURE_BYTES = 64 * 1024;
 
@@ -49,7 +55,19 @@ export class TopLevelFields {
 
   push(chunk: Buffer): void {
     let from = this.capture ? 0 : -1;
+    // Where the next backslash is (-1: none left in the chunk), found once per chunk and again
+    // only when passed, so skipping strings stays linear however many strings there are.
+    let backslash = chunk.indexOf(0x5c);
     for (let i = 0; i < chunk.length; i += 1) {
+      if (this.inString && !this.escaped && this.key === null) {
+        // Inside a string that is not a top-level key only `"` and `\` matter: jump to the
+        // nearer of the two with memchr instead of looking at every byte (answers are mostly text).
+        let stop = chunk.indexOf(0x22, i);
+        if (backslash !== -1 && backslash < i) backslash = chunk.indexOf(0x5c, i);
+        if (backslash !== -1 && (stop === -1 || backslash < stop)) stop = backslash;
+        if (stop === -1) break;
+        i = stop;
+      }
       const c = chunk[i]!;
       if (this.inString) {
         if (this.escaped) this.escaped = false;
@@ -57,7 +75,7 @@ export class TopLevelFields {
         else if (c === 0x22) {
           this.inString = false;
           if (this.key) {
-            this.lastKey = Buffer.from(this.key).toString('utf8');
+            this.lastKey = keyText(this.key);
             this.key = null;
           }
         } else if (this.key && this.key.length < 64) this.key.push(c);

@@ -38,10 +38,41 @@ export interface StreamWants {
   n: number;
 }
 
-const BOUNDARY = /\r?\n\r?\n/g;
 /** An event longer than this is passed on without being read. */
 const MAX_SSE_EVENT_CHARS = 1024 * 1024;
 const PER_CHUNK_USAGE = /,"usage":\{[^{}]*\}/;
+
+/** Where the next `\r?\n\r?\n` at or after `from` lies (the leftmost, as the regex would find it). */
+function nextBoundary(buf: Buffer, from: number, floor: number): { at: number; end: number } | null {
+  for (let lf = buf.indexOf(0x0a, from); lf >= 0; lf = buf.indexOf(0x0a, lf + 1)) {
+    let end = -1;
+    if (buf[lf + 1] === 0x0a) end = lf + 2;
+    else if (buf[lf + 1] === 0x0d && buf[lf + 2] === 0x0a) end = lf + 3;
+    if (end < 0) continue;
+    return { at: lf > floor && buf[lf - 1] === 0x0d ? lf - 1 : lf, end };
+  }
+  return null;
+}
+
+/** Keeps the event's bytes as they came. */
+function keep(out: Buffer[] | null, buf: Buffer, start: number, end: number): true {
+  out?.push(buf.subarray(start, end));
+  return true;
+}
+
+const USAGE_KEY = Buffer.from(',"usage":{');
+
+/** The first `,"usage":{...}` with no brace inside, as PER_CHUNK_USAGE matches it; null if none. */
+function perChunkUsage(buf: Buffer, start: number, end: number): { from: number; to: number } | null {
+  for (let at = buf.indexOf(USAGE_KEY, start); at >= 0 && at < end; at = buf.indexOf(USAGE_KEY, at + 1)) {
+    for (let i = at + USAGE_KEY.length; i < end; i += 1) {
+      const c = buf[i];
+      if (c === 0x7d) return { from: at, to: i + 1 };
+      if (c === 0x7b) break;
+    }
+  }
+  return null;
+}
 
 interface Event {
   type?: string;
@@ -61,7 +92,7 @@ interface Event {
  * Complete events pass at once; only an event split between two reads waits for its end.
  */
 export class SseUsageTap implements UsageTap {
-  private carry = '';
+  private carry: Buffer | null = null;
   private final: TokenUsage | null = null;
   /** Per choice index: prompt and completion tokens so far. */
   private readonly choices = new Map<number, TokenUsage>();
@@ -100,32 +131,89 @@ export class SseUsageTap implements UsageTap {
   }
 
   chunk(data: Buffer): Buffer {
-    const text = this.carry + data.toString('latin1'); // byte-exact round trip
-    let out = '';
+    // Bytes throughout: no string for the chunk, no regex per event. An event is turned into a
+    // string only to be parsed (the common vLLM shape, one `data: {...}` line) or, for any other
+    // shape, to go through `event` as it always did.
+    const buf = this.carry === null ? data : Buffer.concat([this.carry, data]);
+    const rewrites = this.rewrites;
+    const out: Buffer[] = [];
     let start = 0;
-    BOUNDARY.lastIndex = 0;
-    for (let m = BOUNDARY.exec(text); m; m = BOUNDARY.exec(text)) {
-      const end = m.index + m[0].length;
-      const kept = this.event(text.slice(start, m.index));
-      if (kept !== null) out += kept + text.slice(m.index, end);
-      start = end;
+    let from = 0;
+    for (;;) {
+      const sep = nextBoundary(buf, from, start);
+      if (sep === null) break;
+      if (this.eventAt(buf, start, sep.at, rewrites ? out : null)) out.push(buf.subarray(sep.at, sep.end));
+      start = sep.end;
+      from = sep.end;
     }
-    this.carry = text.slice(start);
-    if (this.carry.length > MAX_SSE_EVENT_CHARS) {
+    this.carry = start < buf.length ? Buffer.from(buf.subarray(start)) : null;
+    if (this.carry !== null && this.carry.length > MAX_SSE_EVENT_CHARS) {
       // Not an event stream we understand: pass it on untouched rather than hold it.
-      out += this.carry;
-      this.carry = '';
+      out.push(this.carry);
+      this.carry = null;
     }
-    return this.rewrites ? Buffer.from(out, 'latin1') : data;
+    if (!rewrites) return data;
+    // One piece (a single event kept whole): no copy.
+    return out.length === 1 ? out[0]! : Buffer.concat(out);
   }
 
   end(): Buffer | null {
     const rest = this.carry;
-    this.carry = '';
-    if (!rest) return null;
-    const kept = this.event(rest);
-    if (!this.rewrites) return null;
-    return kept === null ? null : Buffer.from(kept, 'latin1');
+    this.carry = null;
+    if (rest === null || rest.length === 0) return null;
+    const out: Buffer[] = [];
+    this.eventAt(rest, 0, rest.length, this.rewrites ? out : null);
+    return out.length === 0 ? null : Buffer.concat(out);
+  }
+
+  /**
+   * Reads the event in `buf[start, end)` and adds the bytes the client gets of it to `out` (null:
+   * the tap rewrites nothing). True when the event is kept (its separator goes on with it).
+   */
+  private eventAt(buf: Buffer, start: number, end: number, out: Buffer[] | null): boolean {
+    const fast = this.fastEvent(buf, start, end, out);
+    if (fast !== undefined) return fast && out !== null;
+    const kept = this.event(buf.toString('latin1', start, end)); // byte-exact round trip
+    if (kept === null || out === null) return false;
+    out.push(Buffer.from(kept, 'latin1'));
+    return true;
+  }
+
+  /**
+   * vLLM's events: one line, `data: {...}` (or `data:{...}`). Reads them as `event` would, without
+   * strings other than the one JSON.parse needs; undefined for any other shape (`event` reads it).
+   */
+  private fastEvent(buf: Buffer, start: number, end: number, out: Buffer[] | null): boolean | undefined {
+    if (end - start < 7 || buf[start] !== 0x64 || buf[start + 1] !== 0x61 || buf[start + 2] !== 0x74 || buf[start + 3] !== 0x61 || buf[start + 4] !== 0x3a) return undefined;
+    const json = buf[start + 5] === 0x7b ? start + 5 : buf[start + 5] === 0x20 && buf[start + 6] === 0x7b ? start + 6 : -1;
+    if (json < 0) return undefined;
+    const cr = buf.indexOf(0x0d, json);
+    const lf = buf.indexOf(0x0a, json);
+    if ((cr >= 0 && cr < end) || (lf >= 0 && lf < end)) return undefined;
+    let parsed: Event;
+    try {
+      parsed = JSON.parse(buf.toString('utf8', json, end)) as Event;
+    } catch {
+      return keep(out, buf, start, end);
+    }
+    if (!parsed || typeof parsed !== 'object') return keep(out, buf, start, end);
+    if (!this.openai) {
+      this.otherEvent(parsed);
+      return keep(out, buf, start, end);
+    }
+    const usage = toTokenUsage(parsed.usage);
+    if (!usage) return keep(out, buf, start, end);
+    if (!Array.isArray(parsed.choices) || parsed.choices.length === 0) return undefined; // the final usage chunk: once a stream
+    for (const choice of parsed.choices) {
+      const index = typeof choice?.index === 'number' ? choice.index : 0;
+      this.choices.set(index, usage);
+    }
+    if (this.wants.perChunk) return keep(out, buf, start, end);
+    // Usage on a content chunk is what the gateway asked for: take it out, keep every other byte.
+    const at = perChunkUsage(buf, start, end);
+    if (at === null) return undefined; // not where vLLM puts it: `event` re-serialises the chunk
+    out?.push(buf.subarray(start, at.from), buf.subarray(at.to, end));
+    return true;
   }
 
   /** Reads one event; returns what the client gets of it (null: nothing). */
