@@ -3,13 +3,11 @@
  * own (`server/main.ts`, as `npm start` runs it), the stand-in vLLM, the fake Sheets API with a
  * real service account, a real redis-server. Every part started is stopped by `closeAll`.
  */
-import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEntry } from '../bench/processes.ts';
 import { startFakeVllm, type FakeVllm, type FakeVllmOptions } from '../fake-vllm.ts';
-import { freePort, launchRedis, requireRedisServer } from '../redis-server.ts';
 import { FakeSheets, type Cell } from '../../test/support/fake-sheets.ts';
 import { makeServiceAccount, writeServiceAccount, type ServiceAccount } from '../../test/support/service-account.ts';
 import { keysLoaded, spawnGateway, type GatewayProcess } from '../../test/support/process.ts';
@@ -52,34 +50,9 @@ export class Parts {
    * (docs/usage.md asks for persistence), so a SIGKILL loses nothing it acknowledged.
    */
   async redis(opts: { aof?: boolean } = {}): Promise<RedisServer> {
-    if (!opts.aof) {
-      const r = await startRedis();
-      this.closers.push(() => r.stop());
-      return r;
-    }
-    requireRedisServer('the Redis scenario needs a real Redis');
-    const port = await freePort();
-    const args = ['--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always'];
-    let child: ChildProcess | null = await launchRedis(port, undefined, args);
-    const exit = async (signal: NodeJS.Signals): Promise<void> => {
-      const c = child;
-      child = null;
-      if (!c || c.exitCode !== null) return;
-      await new Promise<void>((resolve) => {
-        c.once('exit', () => resolve());
-        c.kill(signal);
-      });
-    };
-    this.closers.push(() => exit('SIGTERM'));
-    return {
-      port,
-      url: `redis://127.0.0.1:${port}`,
-      kill: () => exit('SIGKILL'),
-      restart: async () => {
-        child = await launchRedis(port, undefined, args);
-      },
-      stop: () => exit('SIGTERM'),
-    };
+    const r = await startRedis(opts.aof ? ['--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always'] : []);
+    this.closers.push(() => r.stop());
+    return r;
   }
 
   /** The fake Sheets API holding one key in API_Keys, shared with a fresh service account. */

@@ -14,43 +14,6 @@ export function checkDeclaredLength(req: IncomingMessage, limit: number): void {
   if (Number(req.headers['content-length'] ?? 0) > limit) throw bodyTooLarge(limit);
 }
 
-/** Reads a request body whole, refusing (413) past `limit` bytes without reading further. */
-export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  checkDeclaredLength(req, limit);
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > limit) {
-        cleanup();
-        req.resume();
-        reject(bodyTooLarge(limit));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = (): void => {
-      cleanup();
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
-    };
-    const onGone = (): void => {
-      cleanup();
-      reject(new ClientGone());
-    };
-    const cleanup = (): void => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onGone);
-      req.off('aborted', onGone);
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onGone);
-    req.on('aborted', onGone);
-  });
-}
-
 /**
  * Reads the rest of `req` into `body`; resolves with the bytes it sent (more than fit are
  * counted, not copied). With listeners, not `for await`: the async iterator costs a generator,

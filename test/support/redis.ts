@@ -11,11 +11,14 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
-/** A real, throwaway redis-server on a free loopback port (no persistence). */
-export async function startRedis(): Promise<RedisServer> {
+/**
+ * A real, throwaway redis-server on a free loopback port: no persistence, unless `args` asks for
+ * it (the fault suite's `--appendonly yes`).
+ */
+export async function startRedis(args: string[] = []): Promise<RedisServer> {
   requireRedisServer('these tests need a real Redis');
   const port = await freePort();
-  let child: ChildProcess | null = await launchRedis(port);
+  let child: ChildProcess | null = await launchRedis(port, undefined, args);
   const exit = async (signal: NodeJS.Signals): Promise<void> => {
     const c = child;
     child = null;
@@ -30,7 +33,7 @@ export async function startRedis(): Promise<RedisServer> {
     url: `redis://127.0.0.1:${port}`,
     kill: () => exit('SIGKILL'),
     restart: async () => {
-      child = await launchRedis(port);
+      child = await launchRedis(port, undefined, args);
     },
     stop: () => exit('SIGTERM'),
   };
