@@ -43,7 +43,7 @@ export function countPromptTokens(body: { messages?: Array<{ content?: unknown }
   return countWords(body.messages ? body.messages.map((m) => m.content ?? '') : (body.prompt ?? ''));
 }
 
-function sleep(ms: number): Promise<void> {
+export function sleep(ms: number): Promise<void> {
   return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
 }
 
@@ -57,11 +57,33 @@ function id(prefix: string): string {
   return `${prefix}-${Math.random().toString(36).slice(2, 12)}`;
 }
 
-function record(ctx: AnswerContext, prompt: number, completion: number, stream: boolean, aborted: boolean): void {
+/** Adds one answer's tokens to the tally the tests compare the gateway's meter with. */
+export function record(ctx: AnswerContext, prompt: number, completion: number, stream: boolean, aborted: boolean): void {
   ctx.tally.prompt_tokens += prompt;
   ctx.tally.completion_tokens += completion;
   ctx.tally.answers.push({ route: ctx.route, prompt_tokens: prompt, completion_tokens: completion, stream, aborted });
   if (ctx.tally.answers.length > 1_000) ctx.tally.answers.shift();
+}
+
+/**
+ * Opens a server-sent event answer. `gone` turns true when the client leaves before the end;
+ * `text` keeps what was written, for the tests' byte-for-byte checks.
+ */
+export function openEventStream(res: ServerResponse): { write(event: string): void; readonly gone: boolean; readonly text: string } {
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
+  res.flushHeaders();
+  const out = {
+    gone: false,
+    text: '',
+    write(event: string): void {
+      out.text += event;
+      res.write(event);
+    },
+  };
+  res.on('close', () => {
+    if (!res.writableFinished) out.gone = true;
+  });
+  return out;
 }
 
 /**
@@ -70,36 +92,26 @@ function record(ctx: AnswerContext, prompt: number, completion: number, stream: 
  */
 async function streamEvents(ctx: AnswerContext, head: string[], tokens: Array<() => string>, tail: () => string[]): Promise<{ sent: number; aborted: boolean }> {
   const { res } = ctx;
-  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
-  res.flushHeaders();
-  let gone = false;
-  res.on('close', () => {
-    if (!res.writableFinished) gone = true;
-  });
-  let text = '';
-  const write = (event: string): void => {
-    text += event;
-    res.write(event);
-  };
-  for (const e of head) write(e);
+  const out = openEventStream(res);
+  for (const e of head) out.write(e);
   let sent = 0;
   for (const token of tokens) {
-    if (gone) break;
+    if (out.gone) break;
     if (ctx.dropAfterChunks !== undefined && sent >= ctx.dropAfterChunks) {
       res.socket?.destroy();
       return { sent, aborted: true };
     }
-    write(token());
+    out.write(token());
     sent += 1;
     await sleep(ctx.chunkDelayMs);
   }
-  if (gone) {
-    ctx.onStreamEnd(text, true);
+  if (out.gone) {
+    ctx.onStreamEnd(out.text, true);
     return { sent, aborted: true };
   }
-  for (const e of tail()) write(e);
+  for (const e of tail()) out.write(e);
   res.end();
-  ctx.onStreamEnd(text, false);
+  ctx.onStreamEnd(out.text, false);
   return { sent, aborted: false };
 }
 

@@ -1,46 +1,26 @@
 /** The stand-in's other token-spending routes: Responses, Anthropic messages, pooling and audio. */
-import { type AnswerContext, countWords, DEFAULT_COMPLETION_TOKENS, json, WORDS } from './answers.ts';
+import { type AnswerContext, countWords, DEFAULT_COMPLETION_TOKENS, json, openEventStream, record, sleep, WORDS } from './answers.ts';
 import { pyBool, pyInt, pyStr, ValidationError } from './python.ts';
-
-function sleep(ms: number): Promise<void> {
-  return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
-}
 
 function rid(prefix: string): string {
   return `${prefix}_${Math.random().toString(36).slice(2, 12)}`;
 }
 
-function record(ctx: AnswerContext, prompt: number, completion: number, stream: boolean, aborted: boolean): void {
-  ctx.tally.prompt_tokens += prompt;
-  ctx.tally.completion_tokens += completion;
-  ctx.tally.answers.push({ route: ctx.route, prompt_tokens: prompt, completion_tokens: completion, stream, aborted });
-  if (ctx.tally.answers.length > 1_000) ctx.tally.answers.shift();
-}
-
 /** Writes `event:`/`data:` frames, one token per delta frame; stops when the client leaves. */
 async function sse(ctx: AnswerContext, frames: Array<{ type: string; payload: () => unknown; token?: boolean }>): Promise<{ tokens: number; aborted: boolean }> {
-  const { res } = ctx;
-  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
-  res.flushHeaders();
-  let gone = false;
-  res.on('close', () => {
-    if (!res.writableFinished) gone = true;
-  });
-  let text = '';
+  const out = openEventStream(ctx.res);
   let tokens = 0;
   for (const f of frames) {
-    if (gone) break;
-    const frame = `event: ${f.type}\ndata: ${JSON.stringify(f.payload())}\n\n`;
-    text += frame;
-    res.write(frame);
+    if (out.gone) break;
+    out.write(`event: ${f.type}\ndata: ${JSON.stringify(f.payload())}\n\n`);
     if (f.token) {
       tokens += 1;
       await sleep(ctx.chunkDelayMs);
     }
   }
-  if (!gone) res.end();
-  ctx.onStreamEnd(text, gone);
-  return { tokens, aborted: gone };
+  if (!out.gone) ctx.res.end();
+  ctx.onStreamEnd(out.text, out.gone);
+  return { tokens, aborted: out.gone };
 }
 
 /** POST /v1/responses: usage as input/output tokens; streamed, only in `response.completed`. */
