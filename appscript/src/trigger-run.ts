@@ -2,7 +2,6 @@
 // is busy, and the next run an hour or a day later catches up, so a busy lock ends the run
 // quietly instead of failing the execution.
 
-import { LOCK_TIMEOUT_MS } from './config.ts';
 import { withDocumentLock } from './lock.ts';
 
 /** Apps Script passes time-driven triggers an event with a triggerUid; menus pass nothing. */
@@ -12,16 +11,8 @@ export function isTriggerEvent(event: unknown): boolean {
 
 export function underDocumentLock<T>(quietIfBusy: boolean, work: () => T): T | null {
   if (!quietIfBusy) return withDocumentLock(work);
-  const lock = LockService.getDocumentLock();
-  if (!lock.tryLock(LOCK_TIMEOUT_MS)) {
+  return withDocumentLock(work, () => {
     console.log('API Keys: another action holds the document lock; this run is skipped, the next one catches up.');
     return null;
-  }
-  try {
-    const result = work();
-    SpreadsheetApp.flush();
-    return result;
-  } finally {
-    lock.releaseLock();
-  }
+  });
 }
