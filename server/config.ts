@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { isValidTimeZone } from './keys/dates.ts';
 import { DEFAULT_CACHE_TTL_SECONDS } from './keys/store.ts';
+import { DEFAULT_USAGE_ROW_PERIOD_MS } from './usage/ledger.ts';
 import { parseUpstreamList } from './upstream/urls.ts';
 
 /** OpenAI accepts audio uploads up to 25 MB; JSON chat bodies are far smaller. */
@@ -21,8 +22,6 @@ export const DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024 * 1024;
 /** A key-set snapshot older than this is not served when the source is unreachable at start (7 days). */
 export const DEFAULT_SNAPSHOT_MAX_AGE_SECONDS = 604_800;
 export const DEFAULT_UPSTREAM_DISCOVERY_INTERVAL_SECONDS = 30;
-/** A usage row covers an hour per key: cells grow with time, not with traffic. */
-export const DEFAULT_USAGE_ROW_PERIOD_SECONDS = 3_600;
 
 const bool = z
   .string()
@@ -67,7 +66,7 @@ const base = z.object({
   USAGE_SHEET_NAME: z.string().trim().min(1).default('Usage'),
   USAGE_FLUSH_INTERVAL: int(1).default(60),
   /** Seconds one usage row covers per key and flusher (docs/usage.md). */
-  USAGE_ROW_PERIOD: int(1).default(DEFAULT_USAGE_ROW_PERIOD_SECONDS),
+  USAGE_ROW_PERIOD: int(1).default(DEFAULT_USAGE_ROW_PERIOD_MS / 1000),
   ADMIN_API_KEY: optionalText,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   MAX_REQUEST_BODY_BYTES: int(1).default(DEFAULT_MAX_BODY_BYTES),
